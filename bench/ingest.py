@@ -1,0 +1,182 @@
+"""Ingest benchmark: vodhook against a bare Starlette endpoint and a naive commit-per-request SQLite receiver.
+
+All three run as uvicorn processes and get the same load from a separate process (`bench._load`). The figure
+that counts for vodhook is the *sustained* rate: callbacks acknowledged and processed (normalized, task
+state stored) over the whole run until the backlog is empty. Ratios are against the bare endpoint measured in
+the same run, since these machines are noisy. `python -m bench.ingest [--seconds 10] [--connections 32]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bodies(count: int = 2000) -> list[str]:
+    """Legacy VOD ProcedureStateChanged callbacks, each of its own task, with two sub-task outputs."""
+    out = []
+    for index in range(count):
+        out.append(
+            json.dumps(
+                {
+                    "version": "4.0",
+                    "eventType": "ProcedureStateChanged",
+                    "data": {
+                        "vodTaskId": f"1400104074-procedurev2-bench{index:08d}t0",
+                        "status": "FINISH",
+                        "errCode": 0,
+                        "message": "",
+                        "fileId": f"52858908095931{index:05d}",
+                        "metaData": {
+                            "size": 10556,
+                            "container": "mp4",
+                            "bitrate": 246035,
+                            "height": 480,
+                            "width": 640,
+                            "duration": 3601,
+                            "videoStreamList": [
+                                {"bitrate": 246000, "height": 480, "width": 640, "codec": "h264", "fps": 22}
+                            ],
+                        },
+                        "processTaskList": [
+                            {
+                                "taskType": "Transcode",
+                                "status": "SUCCESS",
+                                "errCode": 0,
+                                "message": "",
+                                "input": {"definition": 20},
+                                "output": {
+                                    "url": f"http://x.vod2.myqcloud.com/{index}/f20.mp4",
+                                    "size": 10556,
+                                    "container": "mp4",
+                                    "bitrate": 246035,
+                                    "height": 480,
+                                    "width": 640,
+                                    "duration": 3601,
+                                },
+                            },
+                            {
+                                "taskType": "SampleSnapshot",
+                                "status": "SUCCESS",
+                                "errCode": 0,
+                                "message": "",
+                                "input": {"definition": 10},
+                                "output": {"imageUrls": [f"http://x/{index}/1.png"]},
+                            },
+                        ],
+                    },
+                },
+                separators=(",", ":"),
+            )
+        )
+    return out
+
+
+def start(command: list[str], url: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.post(url, content=b"{}", timeout=1)
+            return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"{command} did not start")
+
+
+def load(url: str, seconds: float, connections: int, payloads: list[str]) -> dict[str, float]:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench._load", url, str(seconds), str(connections)],
+        input=json.dumps(payloads).encode(),
+        capture_output=True,
+        check=True,
+        cwd=HERE.parent,
+    )
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def pending(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM captures WHERE state = 'pending'").fetchone()[0])
+
+
+def run(seconds: float, connections: int) -> None:
+    payloads = bodies()
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in ("bare", "naive"):
+            port = free_port()
+            url = f"http://127.0.0.1:{port}/callbacks/tencent-vod-v2"
+            process = start([sys.executable, "-m", "bench._servers", kind, str(port), str(Path(tmp) / kind)], url)
+            try:
+                results[kind] = load(url, seconds, connections, payloads)
+            finally:
+                process.terminate()
+                process.wait()
+        port = free_port()
+        data_dir = Path(tmp) / "vodhook"
+        url = f"http://127.0.0.1:{port}/callbacks/tencent-vod-v2"
+        process = start(
+            [sys.executable, "-m", "receiver", "--data-dir", str(data_dir), "serve", "--port", str(port)],
+            url,
+            env={"VODHOOK_LOG_LEVEL": "warning"},
+        )
+        try:
+            db = data_dir / "vodhook.sqlite3"
+            began = time.perf_counter()
+            measured = load(url, seconds, connections, payloads)
+            backlog_at_end = pending(db)
+            while pending(db):
+                time.sleep(0.05)
+            drained = time.perf_counter() - began
+            measured["backlog_at_end"] = backlog_at_end
+            measured["sustained"] = measured["ok"] / drained
+            results["vodhook"] = measured
+        finally:
+            process.terminate()
+            process.wait()
+    bare = results["bare"]["rate"]
+    naive = results["naive"]["rate"]
+    print(f"ingest benchmark: {seconds:.0f} s per server, {connections} connections, legacy VOD callbacks")
+    print(f"{'server':<10}{'acked/s':>10}{'vs bare':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    for name, result in results.items():
+        print(
+            f"{name:<10}{result['rate']:>10.0f}{result['rate'] / bare:>9.2f}{result['p50_ms']:>9.1f}"
+            f"{result['p99_ms']:>9.1f}{result['errors']:>8.0f}"
+        )
+    vodhook = results["vodhook"]
+    print(
+        f"vodhook sustained (acked and processed, backlog drained): {vodhook['sustained']:.0f}/s = "
+        f"{vodhook['sustained'] / bare:.2f}x bare (target >= 0.6), {vodhook['sustained'] / naive:.2f}x naive "
+        f"(target >= 3); backlog when the load stopped: {vodhook['backlog_at_end']:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    run(args.seconds, args.connections)

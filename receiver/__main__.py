@@ -1,0 +1,5 @@
+"""`python -m receiver` is `vodhook`."""
+
+from receiver.cli import main
+
+main()

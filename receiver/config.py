@@ -1,0 +1,255 @@
+"""Settings: read from a TOML file and `VODHOOK_*` environment variables, validated by pydantic.
+
+Precedence, highest first: explicit overrides (CLI flags), environment (`VODHOOK_PORT`, nested keys with
+`__`: `VODHOOK_SOURCES__MYVOD__DIALECT`), the TOML file, defaults. With no `[sources]` the receiver has one
+source per dialect, named after it, plus `auto`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from receiver import dialects
+from receiver.dialects.base import SigningPolicy
+from receiver.model import Outcome, Status
+
+DEFAULT_MAX_BODY = 10 * 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message names the key and the bad value."""
+
+
+class SourceSettings(BaseModel):
+    """One callback endpoint: `POST /callbacks/<name>` speaks `dialect` and checks `keys`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dialect: str
+    keys: list[str] = Field(default_factory=list, description="Signature keys; several for rotation.")
+    public_url: str | None = Field(None, description="The URL the provider calls (Alibaba signs it).")
+    tolerance_s: float = Field(300.0, ge=0, description="Allowed clock skew for signed timestamps.")
+
+    @field_validator("dialect")
+    @classmethod
+    def _known_dialect(cls, value: str) -> str:
+        if value != dialects.AUTO and value not in dialects.registry():
+            known = ", ".join([*dialects.registry(), dialects.AUTO])
+            raise ValueError(f"unknown dialect {value!r}; known dialects: {known}")
+        return value
+
+    def signing_policy(self) -> SigningPolicy:
+        return SigningPolicy(keys=tuple(self.keys), public_url=self.public_url, tolerance_s=self.tolerance_s)
+
+
+class RefusalSettings(BaseModel):
+    """Caps on what refused requests (bad signature, oversized) may keep, so junk cannot fill the disk."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_count: int = Field(10_000, ge=1)
+    max_bytes: int = Field(256 * 1024 * 1024, ge=1)
+    head_bytes: int = Field(64 * 1024, ge=0, description="How much of an oversized body to keep.")
+
+
+SinkType = Literal["jsonl", "http", "redis", "nats", "rabbitmq"]
+_SINK_NEEDS: dict[str, tuple[str, ...]] = {"http": ("url",), "redis": ("url",), "nats": ("url",), "rabbitmq": ("url",)}
+
+
+class SinkSettings(BaseModel):
+    """One forwarding destination (receiver/outbox.py, receiver/sinks/): where to, what, and how hard to try.
+
+    Filters are lists; an empty list matches anything. Only events that changed their task are forwarded
+    unless `every_event` is set (then duplicates, stale and informational events go too).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: SinkType = "jsonl"
+    url: str | None = Field(None, description="http(s)://, redis://, nats://, amqp:// address of the sink.")
+    stream: str | None = Field(None, description="Redis stream key, or NATS JetStream stream name.")
+    subject: str | None = Field(None, description="NATS subject prefix: messages go to <subject>.<task id>.")
+    exchange: str | None = Field(None, description="RabbitMQ topic exchange; the routing key is the task id.")
+    queue: str | None = Field(None, description="RabbitMQ: a durable queue to declare and bind (optional).")
+    path: Path | None = Field(None, description="JSON Lines file; default <data_dir>/sinks/<name>.jsonl.")
+    keys: list[str] = Field(
+        default_factory=list, description="HTTP signing keys: whsec_… (HMAC) and/or whsk_… (Ed25519)."
+    )
+    timeout_s: float = Field(15.0, gt=0)
+    maxlen: int | None = Field(100_000, ge=1, description="Redis: XADD MAXLEN (approximate); none keeps all.")
+    max_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="JSON Lines: rotate past this size.")
+    keep_files: int = Field(10, ge=1, description="JSON Lines: rotated files to keep.")
+    sources: list[str] = Field(default_factory=list)
+    dialects: list[str] = Field(default_factory=list)
+    event_types: list[str] = Field(default_factory=list)
+    statuses: list[Status] = Field(default_factory=list)
+    outcomes: list[Outcome] = Field(default_factory=list)
+    every_event: bool = False
+    max_attempts: int = Field(25, ge=1)
+    max_age_s: float = Field(3 * 86400.0, gt=0, description="Dead-letter a message still undelivered this long.")
+    backoff_base_s: float = Field(1.0, gt=0)
+    backoff_max_s: float = Field(3600.0, gt=0)
+    batch_size: int = Field(256, ge=1)
+    concurrency: int = Field(16, ge=1, description="HTTP: requests in flight at once.")
+    poll_s: float = Field(1.0, gt=0, description="How often to look for due retries when nothing new arrives.")
+    keep_delivered_s: float = Field(86400.0, ge=0, description="How long delivered messages stay listable.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> SinkSettings:
+        missing = [name for name in _SINK_NEEDS.get(self.type, ()) if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"a {self.type} sink needs {', '.join(missing)}")
+        if self.type == "rabbitmq" and not self.exchange:
+            raise ValueError("a rabbitmq sink needs exchange")
+        if self.type == "nats" and not (self.subject and self.stream):
+            raise ValueError("a nats sink needs stream and subject")
+        if self.type == "redis" and not self.stream:
+            raise ValueError("a redis sink needs stream")
+        return self
+
+
+class FallbackSourceSettings(BaseModel):
+    """How the fallback queries one source's provider account (receiver/fallback/)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret_id: str = Field(min_length=1, description="Tencent SecretId / Alibaba AccessKey id.")
+    secret_key: str = Field(min_length=1, description="Tencent SecretKey / Alibaba AccessKey secret.")
+    endpoint: str | None = Field(None, description="API endpoint override (e.g. the emulator's URL).")
+    region: str | None = None
+    deadline_s: float | None = Field(None, gt=0, description="This source's deadline; default fallback.deadline_s.")
+    deadlines: dict[str, float] = Field(default_factory=dict, description="Per task kind (transcode, ...), s.")
+    rate_per_s: float | None = Field(None, gt=0, description="Query budget; default the provider's published one.")
+    burst: float | None = Field(None, ge=1, description="Token-bucket size; default one second's (legacy: 10).")
+    sweep: bool = Field(True, description="List the provider's tasks to find those we never heard of.")
+    pull: bool = Field(False, description="Reliable-callback mode: pull events (PullEvent(s)) and confirm them.")
+
+
+class FallbackSettings(BaseModel):
+    """The fallback: query the provider for tasks whose callbacks are overdue, and sweep its task listing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    sources: dict[str, FallbackSourceSettings] = Field(default_factory=dict, description="Keyed by source name.")
+    deadline_s: float = Field(900.0, gt=0, description="A task with no terminal event this long is overdue.")
+    deadlines: dict[str, float] = Field(default_factory=dict, description="Per task kind, for every source.")
+    tick_s: float = Field(1.0, gt=0, description="How often the scheduler looks for due tasks.")
+    backoff_base_s: float = Field(30.0, gt=0, description="Wait after a non-terminal answer; doubles each time.")
+    backoff_max_s: float = Field(1800.0, gt=0)
+    sweep_interval_s: float = Field(300.0, gt=0)
+    sweep_lookback_s: float = Field(6 * 3600.0, gt=0, description="How far back the first sweep looks.")
+    batch: int = Field(200, ge=1, description="Due tasks taken per scheduler pass (oldest deadline first).")
+
+
+class Settings(BaseSettings):
+    """Everything `vodhook serve` needs."""
+
+    model_config = SettingsConfigDict(env_prefix="VODHOOK_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Path("./vodhook-data")
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    store: str = Field("sqlite", description='"sqlite" (in data_dir) or a postgresql:// URL.')
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY, ge=1)
+    admin_token: str | None = None
+    clock_offset_s: float = Field(0.0, description="Shift the receiver's clock (testing and drills).")
+    log_level: str = "info"
+    process: bool = Field(
+        True, description="False: capture-only mode (maintenance); captures stay pending until a normal start."
+    )
+    sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    refusals: RefusalSettings = Field(default_factory=RefusalSettings)
+    sinks: dict[str, SinkSettings] = Field(default_factory=dict, description="Where events are forwarded.")
+    fallback: FallbackSettings = Field(default_factory=FallbackSettings, description="Overdue-task recovery.")
+
+    @field_validator("sources")
+    @classmethod
+    def _default_sources(cls, value: dict[str, SourceSettings]) -> dict[str, SourceSettings]:
+        if value:
+            return value
+        defaults = {name: SourceSettings(dialect=name) for name in dialects.registry()}
+        defaults[dialects.AUTO] = SourceSettings(dialect=dialects.AUTO)
+        return defaults
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "vodhook.sqlite3"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from a TOML file, the environment and overrides; raise `ConfigError` naming the key."""
+    from_file: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            from_file = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {str(config_file)!r}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {str(config_file)!r} is not valid TOML: {exc}") from exc
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return _FileSettings.with_file(from_file)(**given)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, origin=str(config_file or "environment"))) from exc
+
+
+class _FileSettings:
+    """Layers the TOML file under the environment: pydantic-settings gives init kwargs the top rank."""
+
+    @staticmethod
+    def with_file(from_file: dict[str, Any]) -> type[Settings]:
+        class FileLayered(Settings):
+            @classmethod
+            def settings_customise_sources(
+                cls,
+                settings_cls: type[BaseSettings],
+                init_settings: PydanticBaseSettingsSource,
+                env_settings: PydanticBaseSettingsSource,
+                dotenv_settings: PydanticBaseSettingsSource,
+                file_secret_settings: PydanticBaseSettingsSource,
+            ) -> tuple[PydanticBaseSettingsSource, ...]:
+                return init_settings, env_settings, _DictSource(settings_cls, from_file)
+
+        return FileLayered
+
+
+class _DictSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def describe_validation_error(exc: ValidationError, origin: str) -> str:
+    """One line per problem: `key.path: what is wrong (got value)`."""
+    lines = [f"invalid configuration ({origin}):"]
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        value = error.get("input")
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:80] + "…"
+        lines.append(f"  {key}: {error['msg']} (got {shown})")
+    return "\n".join(lines)

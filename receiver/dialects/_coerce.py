@@ -1,0 +1,292 @@
+"""Lenient readers for loosely typed provider values, shared by every dialect.
+
+Providers send numbers as strings, JSON inside strings, zero or malformed timestamps and keys with stray
+spaces. These helpers degrade per field: a value that cannot be read becomes None and a warning naming the
+field path and the value, never an exception for the whole payload.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ValidationError
+
+from receiver.dialects.base import Unidentifiable
+
+_ZERO_TIMES = {"0000-00-00T00:00:00Z", "0000-00-00 00:00:00", "0000-00-00T00:00:00.000Z", ""}
+# 2019-01-23T12:35:12:123Z (Alibaba's ":SSS" milliseconds) or …12.123Z, with optional zone.
+_ISO = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<time>\d{2}:\d{2}:\d{2})(?:[.:](?P<frac>\d{1,9}))?"
+    r"(?P<zone>Z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def strip_keys(value: Any) -> Any:
+    """Return `value` with every object key stripped of surrounding white space (Alibaba sends `"Status "`)."""
+    if isinstance(value, dict):
+        return {(k.strip() if isinstance(k, str) else k): strip_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [strip_keys(v) for v in value]
+    return value
+
+
+class Lenient:
+    """Reads loosely typed values, collecting a warning for each one it has to give up on."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def warn(self, path: str, value: Any, problem: str) -> None:
+        shown = repr(value)
+        if len(shown) > 120:
+            shown = shown[:120] + "…"
+        self.warnings.append(f"{path}: {problem} (got {shown})")
+
+    # numbers -------------------------------------------------------------------------------------------
+
+    def int_(self, value: Any, path: str) -> int | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)
+        if isinstance(value, float) and math.isfinite(value):
+            return round(value)
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                return int(text)
+            except ValueError:
+                try:
+                    number = float(text)
+                except ValueError:
+                    pass
+                else:
+                    if math.isfinite(number):
+                        return round(number)
+        self.warn(path, value, "not an integer")
+        return None
+
+    def float_(self, value: Any, path: str) -> float | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            return float(value)
+        if isinstance(value, int | float):
+            number = float(value)
+        elif isinstance(value, str):
+            try:
+                number = float(value.strip())
+            except ValueError:
+                self.warn(path, value, "not a number")
+                return None
+        else:
+            self.warn(path, value, "not a number")
+            return None
+        if not math.isfinite(number):
+            self.warn(path, value, "not a finite number")
+            return None
+        return number
+
+    def str_(self, value: Any, path: str) -> str | None:
+        """A string, or a scalar rendered as one; None and "" are None."""
+        if value is None or value == "":
+            return None
+        if isinstance(value, str):
+            return value
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | float):
+            return str(value)
+        self.warn(path, value, "not a string")
+        return None
+
+    def code_(self, value: Any, path: str) -> str | None:
+        """An error or status code kept as text (providers mix ints, numeric strings and names)."""
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return self.str_(value, path)
+
+    # times ---------------------------------------------------------------------------------------------
+
+    def time_(self, value: Any, path: str) -> datetime | None:
+        """A UTC datetime from unix seconds (or ms), an ISO-8601 string, or None for zero/unset."""
+        if value is None or isinstance(value, bool):
+            return None
+        if isinstance(value, int | float):
+            return self._from_unix(float(value), path, value)
+        if not isinstance(value, str):
+            self.warn(path, value, "not a time")
+            return None
+        text = value.strip()
+        if text in _ZERO_TIMES:
+            return None
+        if re.fullmatch(r"-?\d+(\.\d+)?", text):
+            return self._from_unix(float(text), path, value)
+        match = _ISO.match(text)
+        if match is None:
+            self.warn(path, value, "not an ISO-8601 time")
+            return None
+        frac = (match["frac"] or "")[:6].ljust(6, "0")
+        zone = match["zone"] or "Z"
+        if zone != "Z" and ":" not in zone:
+            zone = zone[:3] + ":" + zone[3:]
+        try:
+            parsed = datetime.fromisoformat(f"{match['date']}T{match['time']}.{frac}{zone.replace('Z', '+00:00')}")
+        except ValueError:
+            self.warn(path, value, "not a valid date")
+            return None
+        if parsed.year < 1971:
+            return None
+        return parsed.astimezone(UTC)
+
+    def _from_unix(self, seconds: float, path: str, original: Any) -> datetime | None:
+        if seconds == 0:
+            return None
+        if seconds > 1e12:  # milliseconds
+            seconds /= 1000.0
+        if not 0 < seconds < 32503680000:  # before year 3000
+            self.warn(path, original, "not a plausible unix time")
+            return None
+        return datetime.fromtimestamp(seconds, UTC)
+
+    # structure -----------------------------------------------------------------------------------------
+
+    def json_(self, value: Any, path: str) -> Any:
+        """A value that may arrive as JSON inside a string, possibly encoded twice."""
+        for _ in range(3):
+            if not isinstance(value, str):
+                return value
+            text = value.strip()
+            if not text:
+                return None
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                self.warn(path, text, "not valid JSON")
+                return None
+        return value
+
+    def list_(self, value: Any, path: str) -> list[Any]:
+        """A list; a JSON string holding one, a lone object (wrapped), or [] with a warning."""
+        value = self.json_(value, path)
+        if value is None:
+            return []
+        if isinstance(value, list):
+            return value
+        if isinstance(value, dict):
+            return [value]
+        self.warn(path, value, "not a list")
+        return []
+
+    def dict_(self, value: Any, path: str) -> dict[str, Any]:
+        """An object; a JSON string holding one, or {} with a warning."""
+        value = self.json_(value, path)
+        if value is None:
+            return {}
+        if isinstance(value, dict):
+            return value
+        self.warn(path, value, "not an object")
+        return {}
+
+    def strings_(self, value: Any, path: str) -> list[str]:
+        """A list of strings from a list, a lone string, or JSON text of either."""
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [value] if value else []
+        items = self.list_(value, path)
+        out: list[str] = []
+        for index, item in enumerate(items):
+            text = self.str_(item, f"{path}[{index}]")
+            if text is not None:
+                out.append(text)
+        return out
+
+
+M = TypeVar("M", bound=BaseModel)
+_MAX_REPAIRS = 64
+
+
+def validate_leniently(model: type[M], data: Any, lenient: Lenient, path: str = "$") -> M:
+    """Validate `data` as `model`, turning each field pydantic rejects into None plus a warning.
+
+    Wire models declare every field optional, so a malformed nested value (a broken time, a code that is not
+    a number, a stream list that is a string) degrades that one field; the warning names the full path.
+    Coercion itself is pydantic's lax mode: numeric strings become numbers, unix seconds become datetimes.
+    """
+    copied = False
+    for _ in range(_MAX_REPAIRS):
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            if not copied:  # repairs must never touch the caller's document
+                data, copied = copy.deepcopy(data), True
+            for error in reversed(exc.errors()):
+                location = list(error["loc"])
+                if not location or not _null_at(data, location):
+                    raise Unidentifiable(
+                        f"{error['msg']}",
+                        f"{path}.{'.'.join(map(str, location))}" if location else path,
+                        error.get("input"),
+                    ) from exc
+                lenient.warn(_join(path, location), error.get("input"), error["msg"].lower())
+    raise Unidentifiable("too many malformed fields", path, None)
+
+
+def _null_at(data: Any, location: list[Any]) -> bool:
+    """Null the deepest existing value along `location` (drop it from a list); False when nothing can be."""
+    parent: Any = None
+    key: Any = None
+    node = data
+    for part in location:
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
+            parent, key, node = node, part, node[part]
+        else:
+            break
+    if parent is None:
+        return False
+    if isinstance(parent, list):  # a bad list item is dropped (errors are repaired last to first)
+        parent.pop(key)
+        return True
+    if node is None:
+        return False
+    parent[key] = None
+    return True
+
+
+def _join(path: str, location: list[Any]) -> str:
+    text = path
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text
+
+
+def unix_or_iso_time(value: Any) -> datetime | None:
+    """A pydantic BeforeValidator for provider times: zero/unset → None, garbage → ValueError."""
+    if type(value) is str and len(value) == 20 and value[10] == "T" and value[19] == "Z" and value[0] != "0":
+        # Fast path for the common "YYYY-MM-DDThh:mm:ssZ" (Tencent's form); anything odd takes the slow path.
+        try:
+            fast = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if fast.year >= 1971:
+                return fast
+    probe = Lenient()
+    parsed = probe.time_(value, "time")
+    if probe.warnings:
+        raise ValueError(f"not a time: {value!r}")
+    return parsed
+
+
+#: A provider time field: unix seconds or ms, ISO-8601 (also with ":SSS" ms), zero and "0000-…" as None.
+ProviderTime = Annotated[datetime | None, BeforeValidator(unix_or_iso_time)]

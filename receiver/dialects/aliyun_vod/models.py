@@ -1,0 +1,377 @@
+"""Wire models of Alibaba Cloud VOD event callbacks and of the GetTranscodeTask / ListTranscodeTask answers.
+
+Field names are Alibaba's own (UpperCamel). Every model strips the stray spaces some bodies put around
+keys (`"SourceURL "`) from the object it reads, one level at a time (`strip_key_spaces`), so pass-through
+data (AI results, `Extend`) stays verbatim and is not walked. Every field is optional and loosely typed:
+pydantic's lax mode reads numeric strings as numbers (`"Bitrate":"964"`, `"Size":"1234568"`) and numbers as
+strings, `Time` reads `…Z`, `….SSSZ` and `…:SSSZ`, and `validate_leniently` nulls any field it still
+rejects (the docs' year `"019-01-23T12:35:12Z"`) with a warning, so one malformed nested value never costs
+the whole payload. Unknown keys are kept (`extra="allow"`).
+
+Values documented as "a JSON string" (`StreamInfos` when a relay re-encodes it, the query's
+`VideoStreamList`/`AudioStreamList`/`Encryption`, `DynamicImageJobInfo`) go through `json_text`, which
+decodes them once or twice and repairs the two malformed forms the 2021 GetTranscodeTask doc prints (seed
+004); text that still is not JSON fails that one field. Pass-through values whose shape is the caller's
+(`Extend`, AI `Data`, `MediaContent`) are `Any` and read by the normalizer.
+
+List items are typed `X | None` so that a malformed item is nulled in place (and skipped) rather than
+failing its list. Where a field is named like its class (`OutputFile: OutputFile`), the annotation uses a
+module-level alias, because inside the class body the field name shadows the class.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
+
+from receiver.dialects._coerce import unix_or_iso_time
+
+
+def strip_key_spaces(value: dict[Any, Any]) -> dict[Any, Any]:
+    """`value` with its own keys stripped of surrounding spaces (the same object when none has any)."""
+    if all(map(str.isidentifier, value)):  # the usual case, checked in C: no key has a space
+        return value
+    for key in value:
+        if isinstance(key, str) and key != key.strip():
+            return {(k.strip() if isinstance(k, str) else k): v for k, v in value.items()}
+    return value
+
+
+def provider_time(value: Any) -> Any:
+    """An Alibaba time. The common `yyyy-MM-ddTHH:mm:ssZ` is parsed directly (it is most of the cost of a
+    callback otherwise); anything else (`:SSS` milliseconds, zero dates, garbage) goes to the shared reader."""
+    if type(value) is str and len(value) == 20 and value[19] == "Z" and value[10] == "T":
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.year >= 1971:
+                return parsed
+    return unix_or_iso_time(value)
+
+
+#: A provider time: `…Z`, `….SSSZ`, `…:SSSZ` or unix seconds; zero dates None; garbage fails the field.
+Time = Annotated[datetime | None, BeforeValidator(provider_time)]
+
+
+class Wire(BaseModel):
+    """Base of every Alibaba wire model: unknown keys kept, numbers and strings coerced both ways."""
+
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strip_key_spaces(cls, data: Any) -> Any:
+        return strip_key_spaces(data) if isinstance(data, dict) else data
+
+
+# JSON carried inside strings ------------------------------------------------------------------------------
+
+#: `[{\"AvgFPS\":…` (quotes escaped once too often) or `"AudioStreamList": "[{\"Bitrate\"…` (a key and an
+#: opening quote pasted in front, never closed): the two shapes of the 2021 GetTranscodeTask doc (seed 004).
+MANGLED_JSON = re.compile(r'^\s*(?:"\w+"\s*:\s*")?[\[{]\s*\{?\s*\\"')
+
+
+def repair_json_text(text: str) -> Any:
+    """Recover the value inside a mangled JSON text, or raise ValueError when it cannot be recovered."""
+    starts = [index for index in (text.find("["), text.find("{")) if index >= 0]
+    end = max(text.rfind("]"), text.rfind("}"))
+    if not starts or end < min(starts):
+        raise ValueError("not valid JSON text")
+    candidate = text[min(starts) : end + 1].replace('\\"', '"')
+    try:
+        return json.loads(candidate)
+    except json.JSONDecodeError:
+        raise ValueError("not valid JSON text, even with escaped quotes repaired") from None
+
+
+def json_text(value: Any) -> Any:
+    """Decode a value documented as JSON text: once, twice when a relay re-encoded it, or repaired.
+
+    Values that are not strings pass through for pydantic to check against the field's type.
+    """
+    for _ in range(3):
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            if MANGLED_JSON.match(text):
+                return repair_json_text(text)
+            raise ValueError("not valid JSON text") from None
+    return value
+
+
+def json_list(value: Any) -> Any:
+    """Like `json_text`, and a lone object where a list belongs becomes a one-item list."""
+    value = json_text(value)
+    return [value] if isinstance(value, dict) else value
+
+
+JsonList = BeforeValidator(json_list)
+JsonObject = BeforeValidator(json_text)
+
+
+# callbacks ---------------------------------------------------------------------------------------------
+
+
+class Callback(Wire):
+    """The fields every event may carry; which id is present depends on the event (§2.8: VideoId, MediaId,
+    ImageId or AttachedMediaId)."""
+
+    EventType: str | None = None
+    EventTime: Time = None
+    VideoId: str | None = None
+    MediaId: str | None = None
+    ImageId: str | None = None
+    AttachedMediaId: str | None = None
+    JobId: str | None = None
+    Status: str | None = None
+    ErrorCode: str | None = None
+    ErrorMessage: str | None = None
+    Extend: Any = None
+
+
+class StreamFields(Wire):
+    """One transcoded stream: a `StreamInfos[]` item, or the flat body of StreamTranscodeComplete (§2.1)."""
+
+    Status: str | None = None
+    Bitrate: float | None = None  # kbps, sent as a string ("1110")
+    Definition: str | None = None  # callback vocabulary: FD < LD < SD < HD, OD, 2K, 4K, AUTO (+ "-MP4" suffixes)
+    Duration: float | None = None  # seconds
+    Encrypt: bool | None = None
+    EncryptType: str | None = None
+    Codec: str | None = None
+    ErrorCode: str | None = None
+    ErrorMessage: str | None = None
+    FileUrl: str | None = None
+    Format: str | None = None
+    Fps: float | None = None  # sent as a string ("25")
+    Height: int | None = None
+    Width: int | None = None
+    Size: int | None = None  # bytes
+    JobId: str | None = None
+    WatermarkId: str | None = None  # comma-separated
+    IsAudio: bool | None = None
+    StartTime: Time = None
+    FinishTime: Time = None
+
+
+class StreamInfo(StreamFields):
+    pass
+
+
+class TranscodeComplete(Callback):
+    StreamInfos: Annotated[list[StreamInfo | None] | None, JsonList] = None
+
+
+class StreamTranscodeComplete(StreamFields, Callback):
+    pass
+
+
+class FileUploadComplete(Callback):
+    Size: int | None = None
+    FileUrl: str | None = None
+    FileURL: str | None = None
+
+
+class SnapshotInfo(Wire):
+    Status: str | None = None
+    SnapshotType: str | None = None  # CoverSnapshot | NormalSnapshot | SpriteSnapshot
+    SnapshotCount: int | None = None
+    SnapshotFormat: str | None = None
+    SnapshotRegular: str | None = None  # URL rule; "{SnapshotCount}" → 5-digit index from 00001
+    JobId: str | None = None
+
+
+class SnapshotComplete(Callback):
+    SubType: str | None = None
+    CoverUrl: str | None = None
+    SnapshotInfos: Annotated[list[SnapshotInfo | None] | None, JsonList] = None
+
+
+class VideoAnalysisComplete(Callback):
+    Width: int | None = None
+    Height: int | None = None
+    Duration: float | None = None
+    Bitrate: float | None = None  # kbps
+    Fps: float | None = None
+    Size: int | None = None
+
+
+class AIJobComplete(Callback):
+    """AIMediaAuditComplete, AIMediaDNAComplete, AIVideoTagComplete: `Data` is a JSON string or an object."""
+
+    Code: str | None = None
+    Message: str | None = None
+    Data: Any = None
+
+
+class CreateAuditComplete(Callback):
+    SubType: str | None = None
+    AuditStatus: str | None = None  # Normal | Blocked
+    CreationTime: Time = None
+    Auditor: str | None = None
+    Reason: str | None = None
+
+
+class DeleteMediaComplete(Callback):
+    MediaType: str | None = None  # video | image | attached
+    DeleteType: str | None = None  # all | mezzanine | stream
+    JobIds: Any = None  # only for DeleteType=stream; a string (comma-separated) or a list
+
+
+class ProduceMediaComplete(Callback):
+    ProjectId: str | None = None
+
+
+class MediaBaseChangeComplete(Callback):
+    MediaType: str | None = None
+    OperateMode: str | None = None  # create | update | delete
+    MediaContent: Any = None  # JSON text, or an object whose values are JSON text
+
+
+class FileUpload(Callback):
+    """ImageUploadComplete and AttachedMediaUploadComplete: `FileURL` (capital URL), `Size`."""
+
+    FileURL: str | None = None
+    FileUrl: str | None = None
+    Size: int | None = None
+    AppId: str | None = None
+
+
+class UploadByURLComplete(Callback):
+    SourceURL: str | None = None
+    Size: int | None = None
+    FileType: str | None = None  # "Stream" for UploadStreamByURL
+    StreamFileURL: str | None = None
+
+
+class LiveRecord(Callback):
+    """AddLiveRecordVideoComplete and LiveRecordVideoComposeStart."""
+
+    StreamName: str | None = None
+    DomainName: str | None = None
+    AppName: str | None = None
+    RecordStartTime: Time = None
+    RecordEndTime: Time = None
+
+
+class DynamicImageJobInfo(Wire):
+    JobId: str | None = None
+    Status: str | None = None
+    FileURL: str | None = None
+    FileSize: int | None = None
+    Fps: float | None = None
+    Height: int | None = None
+    Width: int | None = None
+
+
+_DynamicImageJobInfo = DynamicImageJobInfo
+
+
+class DynamicImageComplete(Callback):
+    DynamicImageJobInfo: Annotated[_DynamicImageJobInfo | None, JsonObject] = None
+
+
+# query answers -----------------------------------------------------------------------------------------
+
+
+class VideoStream(Wire):
+    """A `VideoStreamList` item (ffprobe-like, every value a string)."""
+
+    Index: int | None = None
+    CodecName: str | None = None
+    Bitrate: float | None = None  # kbps ("933.814")
+    Width: int | None = None
+    Height: int | None = None
+    Fps: float | None = None
+    AvgFPS: float | None = None
+    Duration: float | None = None
+
+
+class AudioStream(Wire):
+    Index: int | None = None
+    CodecName: str | None = None
+    Bitrate: float | None = None  # kbps ("64.533")
+    Samplerate: int | None = None
+    Channels: int | None = None
+    Duration: float | None = None
+
+
+class OutputFile(Wire):
+    OutputFileUrl: str | None = None  # "{DestMd5}" left in it for failed jobs
+    Format: str | None = None
+    Filesize: int | None = None
+    Bitrate: float | None = None  # kbps
+    Duration: float | None = None
+    Fps: float | None = None
+    Height: int | None = None
+    Width: int | None = None
+    Encryption: Annotated[dict[str, Any] | None, JsonObject] = None
+    VideoStreamList: Annotated[list[VideoStream | None] | None, JsonList] = None
+    AudioStreamList: Annotated[list[AudioStream | None] | None, JsonList] = None
+    SubtitleStreamList: Annotated[list[Any] | None, JsonList] = None
+    WatermarkIdList: Any = None  # a list, a JSON string of one, a bare id, or a list of JSON strings
+
+
+_OutputFile = OutputFile
+
+
+class TranscodeJobInfo(Wire):
+    TranscodeJobId: str | None = None  # = the callbacks' per-stream JobId
+    TranscodeTemplateId: str | None = None
+    TranscodeJobStatus: str | None = None  # Transcoding | TranscodeSuccess | TranscodeFail
+    TranscodeProgress: int | None = None
+    Priority: str | None = None
+    Definition: str | None = None  # query vocabulary: LD < SD < HD < FHD, OD, 2K, 4K, SQ, HQ, AUTO
+    InputFileUrl: str | None = None
+    CreationTime: Time = None
+    CompleteTime: Time = None
+    FinishTime: Time = None  # what the 2019 doc's failed job has instead of CompleteTime
+    ErrorCode: str | None = None
+    ErrorMessage: str | None = None
+    OutputFile: Annotated[_OutputFile | None, JsonObject] = None
+
+
+class TranscodeTask(Wire):
+    """GetTranscodeTask's `TranscodeTask`, and a ListTranscodeTask item (which has no job list)."""
+
+    TranscodeTaskId: str | None = None
+    VideoId: str | None = None
+    TaskStatus: str | None = None
+    Trigger: str | None = None
+    TranscodeTemplateGroupId: str | None = None
+    CreationTime: Time = None
+    CompleteTime: Time = None
+    TranscodeJobInfoList: Annotated[list[TranscodeJobInfo | None] | None, JsonList] = None
+
+
+_TranscodeTask = TranscodeTask
+
+
+class ErrorAnswer(Wire):
+    """The POP error envelope (§4.4): `Code` and `Message` instead of a result."""
+
+    RequestId: str | None = None
+    Code: str | None = None
+    Message: str | None = None
+
+
+class GetTranscodeTaskAnswer(ErrorAnswer):
+    TranscodeTask: Annotated[_TranscodeTask | None, JsonObject] = None
+    #: At the top level when the query named `JobIds` instead of a `TranscodeTaskId`.
+    TranscodeJobInfoList: Annotated[list[TranscodeJobInfo | None] | None, JsonList] = None
+    NonExistJobIds: Annotated[list[str] | None, JsonList] = None
+
+
+class ListTranscodeTaskAnswer(ErrorAnswer):
+    TranscodeTaskList: Annotated[list[TranscodeTask | None] | None, JsonList] = None

@@ -1,0 +1,1053 @@
+"""Alibaba VOD documents → normalized events. The mapping tables are in the package docstring."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from receiver.dialects._coerce import Lenient, validate_leniently
+from receiver.dialects.aliyun_vod import models as m
+from receiver.dialects.base import NormalizeContext, Unidentifiable
+from receiver.model import (
+    ErrorInfo,
+    Event,
+    Origin,
+    Outcome,
+    Output,
+    OutputKind,
+    Provider,
+    Status,
+    Stream,
+    TaskKind,
+)
+
+DIALECT_NAME = "aliyun-vod"
+GET_TRANSCODE_TASK = "GetTranscodeTask"
+LIST_TRANSCODE_TASK = "ListTranscodeTask"
+
+#: GetTranscodeTask's definition words → the callback/playback vocabulary (reference §6.6; seed 003 confirms:
+#: its "LD" jobs are 640×360 and their URLs end in "-fd"). Words not listed are the same in both.
+QUERY_DEFINITIONS = {"LD": "FD", "SD": "LD", "HD": "SD", "FHD": "HD"}
+
+#: TaskStatus → (status, outcome). Misspellings are read by `task_word`.
+TASK_STATUS: dict[str, tuple[Status, Outcome | None]] = {
+    "Processing": (Status.PROCESSING, None),
+    "Partial": (Status.PROCESSING, None),
+    "CompleteAllSucc": (Status.FINISHED, Outcome.SUCCESS),
+    "CompleteAllFail": (Status.FINISHED, Outcome.FAILED),
+    "CompletePartialSucc": (Status.FINISHED, Outcome.PARTIAL),
+}
+_TASK_BY_LETTERS = {word.lower(): word for word in TASK_STATUS}
+#: TranscodeJobStatus → (status, outcome).
+JOB_STATUS: dict[str, tuple[Status, Outcome | None]] = {
+    "Transcoding": (Status.PROCESSING, None),
+    "TranscodeSuccess": (Status.FINISHED, Outcome.SUCCESS),
+    "TranscodeFail": (Status.FINISHED, Outcome.FAILED),
+}
+_JOB_BY_LOWER = {word.lower(): word for word in JOB_STATUS}
+STREAMING_FORMATS = frozenset({"m3u8", "mpd"})
+AUDIO_FORMATS = frozenset({"mp3", "m4a", "aac", "flac", "ogg", "wav", "opus"})
+AUDIO_DEFINITIONS = frozenset({"SQ", "HQ"})
+SNAPSHOT_KINDS = {
+    "CoverSnapshot": OutputKind.IMAGES,
+    "NormalSnapshot": OutputKind.IMAGES,
+    "SpriteSnapshot": OutputKind.SPRITE,
+}
+#: More snapshot URLs than this are not expanded from `SnapshotRegular` (a bogus count must not cost memory).
+MAX_SNAPSHOT_URLS = 10_000
+
+W = TypeVar("W", bound=BaseModel)
+N = TypeVar("N", int, float)
+
+
+# ids and vocabularies ------------------------------------------------------------------------------------
+
+
+def transcode_task_id(video_id: str) -> str:
+    """The task every transcode report of a video lands on: callbacks carry no TranscodeTaskId."""
+    return f"transcode:{video_id}"
+
+
+def video_of_task(task_id: str) -> str | None:
+    """The VideoId a `transcode:<VideoId>` task id names: what a poller lists that video's tasks by
+    (ListTranscodeTask(VideoId), then GetTranscodeTask of the newest); None for other task ids."""
+    prefix, _, video_id = task_id.partition(":")
+    return video_id or None if prefix == "transcode" else None
+
+
+def normalize_definition(word: str | None, *, query: bool) -> tuple[str | None, str | None]:
+    """(tier, full definition) in the callback vocabulary; `query` words are translated first.
+
+    A preset or narrowband-HD template appends a suffix ("HD-MP4"): the full definition keeps it, the tier
+    (which goes into the output key) does not, so the same rendition keys alike whether or not it is there.
+    """
+    if word is None or not word.strip():
+        return None, None
+    base, dash, suffix = word.strip().upper().partition("-")
+    if query:
+        base = QUERY_DEFINITIONS.get(base, base)
+    return base, f"{base}{dash}{suffix}"
+
+
+def output_key(tier: str | None, container: str | None, job_id: str | None, index: int) -> str:
+    """A transcode output's identity within its (per-video) task: definition tier and container.
+
+    A re-transcode of the same tier and container replaces the earlier output, as Alibaba replaces the
+    stream. Without a definition the job id (callback JobId = query TranscodeJobId) keys it.
+    """
+    if tier:
+        return f"{tier}/{container or 'unknown'}"
+    if job_id:
+        return f"job:{job_id}"
+    return f"stream#{index}"
+
+
+def result_word(word: str | None, path: str, lenient: Lenient) -> Outcome | None:
+    """A callback `Status` (success | fail) as an outcome; other spellings are read with a warning."""
+    if word is None:
+        return None
+    text = word.strip().lower()
+    if text == "success":
+        return Outcome.SUCCESS
+    if text == "fail":
+        return Outcome.FAILED
+    if text.startswith("succ"):
+        lenient.warn(path, word, "read as success")
+        return Outcome.SUCCESS
+    if text.startswith("fail") or text == "error":
+        lenient.warn(path, word, "read as fail")
+        return Outcome.FAILED
+    lenient.warn(path, word, "unknown status word")
+    return None
+
+
+def task_word(word: str | None, path: str, lenient: Lenient) -> tuple[Status | None, Outcome | None]:
+    """A TaskStatus as (status, outcome), reading the docs' misspellings (CompleteAllSucces, CompeleteAllSucc)."""
+    if word is None or not word.strip():
+        return None, None
+    letters = "".join(ch for ch in word.lower() if ch.isalpha())
+    known = _TASK_BY_LETTERS.get(letters)
+    if known is not None:
+        if known != word.strip():
+            lenient.warn(path, word, f"task status read as {known!r}")
+        return TASK_STATUS[known]
+    if "fail" in letters and "all" in letters:
+        guess = "CompleteAllFail"
+    elif "partial" in letters and "succ" in letters:
+        guess = "CompletePartialSucc"
+    elif "all" in letters and "succ" in letters:
+        guess = "CompleteAllSucc"
+    elif "partial" in letters:
+        guess = "Partial"
+    elif "process" in letters:
+        guess = "Processing"
+    else:
+        lenient.warn(path, word, "unknown task status")
+        return None, None
+    lenient.warn(path, word, f"misspelled task status read as {guess!r}")
+    return TASK_STATUS[guess]
+
+
+def job_word(word: str | None, path: str, lenient: Lenient) -> tuple[Status | None, Outcome | None]:
+    if word is None or not word.strip():
+        return None, None
+    known = _JOB_BY_LOWER.get(word.strip().lower())
+    if known is not None:
+        return JOB_STATUS[known]
+    letters = word.lower()
+    if "fail" in letters:
+        guess = "TranscodeFail"
+    elif "succ" in letters:
+        guess = "TranscodeSuccess"
+    elif "transcoding" in letters or "process" in letters:
+        guess = "Transcoding"
+    else:
+        lenient.warn(path, word, "unknown job status")
+        return None, None
+    lenient.warn(path, word, f"job status read as {guess!r}")
+    return JOB_STATUS[guess]
+
+
+def outcome_of(outputs: Sequence[Output]) -> Outcome | None:
+    """success when every finished output succeeded, failed when all failed, partial otherwise; None when
+    no output has a result."""
+    results = [output.outcome for output in outputs if output.outcome is not None]
+    if not results:
+        return None
+    if all(result is Outcome.SUCCESS for result in results):
+        return Outcome.SUCCESS
+    if all(result is Outcome.FAILED for result in results):
+        return Outcome.FAILED
+    return Outcome.PARTIAL
+
+
+def container_of(fmt: str | None, url: str | None) -> str | None:
+    """The container: `Format` lower-cased, else the URL's extension."""
+    if fmt and fmt.strip():
+        return fmt.strip().lower()
+    if url:
+        tail = url.split("?", 1)[0].rsplit("/", 1)[-1]
+        if "." in tail:
+            ext = tail.rsplit(".", 1)[1].lower()
+            if ext.isalnum() and len(ext) <= 5:
+                return ext
+    return None
+
+
+def media_kind(container: str | None, *, audio: bool) -> OutputKind:
+    if audio or (container in AUDIO_FORMATS):
+        return OutputKind.AUDIO
+    if container in STREAMING_FORMATS:
+        return OutputKind.STREAMING
+    return OutputKind.VIDEO
+
+
+def positive(value: N | None) -> N | None:
+    """A measurement, or None for the zeros Alibaba reports for outputs that were never produced."""
+    return value if value is not None and value > 0 else None
+
+
+def kbps_to_bps(kbps: float | None) -> int | None:
+    return round(kbps * 1000) if kbps is not None and kbps > 0 else None
+
+
+def error_of(code: str | None, message: str | None) -> ErrorInfo | None:
+    code = code.strip() if code else None
+    message = message.strip() if message else None
+    return ErrorInfo(code=code, message=message) if code or message else None
+
+
+def split_ids(value: Any, path: str, lenient: Lenient) -> list[str]:
+    """Ids sent as a list, a JSON list, a comma-separated string, or a list of JSON strings of lists."""
+    ids: list[str] = []
+    for item in lenient.strings_(value, path):
+        if item.lstrip().startswith("["):
+            ids.extend(lenient.strings_(item, path))
+        else:
+            ids.extend(part.strip() for part in item.split(",") if part.strip())
+    return ids
+
+
+def _earliest(times: Iterable[datetime | None]) -> datetime | None:
+    present = [time for time in times if time is not None]
+    return min(present) if present else None
+
+
+def _latest(times: Iterable[datetime | None]) -> datetime | None:
+    present = [time for time in times if time is not None]
+    return max(present) if present else None
+
+
+def _compact(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if value is not None and value != [] and value != {}}
+
+
+# building one event --------------------------------------------------------------------------------------
+
+
+class _Draft:
+    """Collects one event's fields while a document is read, then builds the `Event`."""
+
+    def __init__(self, event_type: str, ctx: NormalizeContext, lenient: Lenient) -> None:
+        self.fields: dict[str, Any] = {"event_type": event_type, "outputs": [], "extra": {}}
+        self.ctx = ctx
+        self.lenient = lenient
+
+    def set(self, **fields: Any) -> None:
+        self.fields.update(fields)
+
+    def extra(self, **values: Any) -> None:
+        self.fields["extra"].update(_compact(values))
+
+    def finish(self, outcome: Outcome | None, when: datetime | None) -> None:
+        """A terminal report: finished, with its outcome and the provider's time as the finish time."""
+        self.fields.update(status=Status.FINISHED, outcome=outcome, finished_at=when)
+
+    def build(self) -> Event:
+        return Event.build(
+            provider=Provider.ALIYUN_VOD,
+            dialect=DIALECT_NAME,
+            source=self.ctx.source,
+            origin=self.ctx.origin,
+            received_at=self.ctx.received_at,
+            capture_id=self.ctx.capture_id,
+            warnings=list(self.lenient.warnings),
+            **self.fields,
+        )
+
+
+# entry point ---------------------------------------------------------------------------------------------
+
+
+def normalize(document: Any, ctx: NormalizeContext) -> list[Event]:
+    """Normalize a callback (HTTP body or MNS message), or a GetTranscodeTask / ListTranscodeTask answer."""
+    if not isinstance(document, dict):
+        raise Unidentifiable("an Alibaba VOD document is a JSON object", "$", type(document).__name__)
+    document = m.strip_key_spaces(document)
+    if ctx.api == LIST_TRANSCODE_TASK or (ctx.api is None and "TranscodeTaskList" in document):
+        return list_answer(document, ctx)
+    looks_like_get = "TranscodeTask" in document or "TranscodeJobInfoList" in document
+    if ctx.api == GET_TRANSCODE_TASK or (ctx.api is None and "EventType" not in document and looks_like_get):
+        return [get_answer(document, ctx)]
+    if "EventType" in document:
+        return [normalize_callback(document, ctx)]
+    if "Code" in document and "RequestId" in document:
+        raise Unidentifiable(
+            f"an Alibaba API error answer: {document.get('Code')}: {document.get('Message') or 'no message'}",
+            "$.Code",
+            document.get("Code"),
+        )
+    raise Unidentifiable(
+        "no EventType, and not a GetTranscodeTask/ListTranscodeTask answer", "$", sorted(document)[:12]
+    )
+
+
+def normalize_callback(document: dict[str, Any], ctx: NormalizeContext) -> Event:
+    """One callback body (keys already stripped) → one event; unknown EventTypes become generic events."""
+    raw_type = document.get("EventType")
+    if isinstance(raw_type, bool) or not isinstance(raw_type, str | int | float) or not str(raw_type).strip():
+        raise Unidentifiable("EventType is missing, empty or not text", "$.EventType", raw_type)
+    event_type = str(raw_type).strip()
+    lenient = Lenient()
+    reader = CALLBACK_READERS.get(event_type)
+    if reader is None:
+        return _generic(event_type, document, ctx, lenient)
+    return reader(event_type, document, ctx, lenient)
+
+
+def _read(model: type[W], document: dict[str, Any], lenient: Lenient, path: str = "$") -> W:
+    return validate_leniently(model, document, lenient, path)
+
+
+def _common(draft: _Draft, body: m.Callback, default_kind: TaskKind) -> None:
+    """What every callback shares: provider status, kind, time, and the `Extend` pass-through."""
+    draft.set(task_kind=default_kind, provider_status=body.Status, updated_at=body.EventTime)
+    if body.Extend is not None:
+        text, parsed = _extend(body.Extend, "$.Extend", draft.lenient)
+        if text is not None:
+            draft.set(session={"context": text})
+        if parsed is not None:
+            draft.extra(extend=parsed)
+
+
+def _extend(value: Any, path: str, lenient: Lenient) -> tuple[str | None, Any]:
+    """`Extend` as (text, parsed JSON): a string is kept and parsed when it holds JSON; an object is kept
+    and rendered as compact JSON text for `session.context`."""
+    if isinstance(value, str):
+        text = value if value.strip() else None
+        if text and text.lstrip()[:1] in ("{", "["):
+            return text, lenient.json_(text, path)
+        return text, None
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")), value
+    return lenient.str_(value, path), None
+
+
+def _media_outcome(word: str | None, error: ErrorInfo | None, path: str, lenient: Lenient) -> Outcome | None:
+    """The outcome of a one-shot media event: its Status word; when that is missing, an error means fail."""
+    outcome = result_word(word, path, lenient)
+    if outcome is None and word is None:
+        outcome = Outcome.FAILED if error is not None else Outcome.SUCCESS
+        lenient.warn(path, None, f"no Status; read as {outcome.value}")
+    return outcome
+
+
+def _attach_media(draft: _Draft, media_id: str | None, field: str) -> None:
+    draft.set(media_id=media_id)
+    if not media_id:
+        draft.lenient.warn(f"$.{field}", None, "missing: the event attaches to no media or task")
+
+
+# transcode callbacks -------------------------------------------------------------------------------------
+
+
+def _stream_output(stream: m.StreamFields, index: int, path: str, lenient: Lenient) -> tuple[Output, dict[str, Any]]:
+    outcome = result_word(stream.Status, f"{path}.Status", lenient)
+    tier, definition = normalize_definition(stream.Definition, query=False)
+    container = container_of(stream.Format, stream.FileUrl)
+    output = Output(
+        key=output_key(tier, container, stream.JobId, index),
+        kind=media_kind(container, audio=bool(stream.IsAudio) or tier in AUDIO_DEFINITIONS),
+        definition=definition,
+        url=stream.FileUrl or None,
+        container=container,
+        size_bytes=positive(stream.Size),
+        bitrate_bps=kbps_to_bps(stream.Bitrate),
+        width=positive(stream.Width),
+        height=positive(stream.Height),
+        duration_s=positive(stream.Duration),
+        fps=positive(stream.Fps),
+        status=Status.FINISHED if outcome is not None else None,
+        outcome=outcome,
+        error=error_of(stream.ErrorCode, stream.ErrorMessage) if outcome is Outcome.FAILED else None,
+    )
+    job = _compact(
+        {
+            "job_id": stream.JobId,
+            "encrypted": stream.Encrypt,
+            "encrypt_type": stream.EncryptType,
+            "codec": stream.Codec,
+            "watermark_ids": split_ids(stream.WatermarkId, f"{path}.WatermarkId", lenient) or None,
+            "is_audio": stream.IsAudio,
+        }
+    )
+    return output, job
+
+
+def _unique_keys(outputs: list[Output], jobs: list[dict[str, Any]]) -> tuple[list[Output], dict[str, Any]]:
+    """Make output keys unique within one event (two streams of one tier and container) and index the job
+    details by the final key."""
+    seen: set[str] = set()
+    unique: list[Output] = []
+    by_key: dict[str, Any] = {}
+    for position, (output, job) in enumerate(zip(outputs, jobs, strict=True)):
+        key = output.key
+        if key in seen:
+            key = f"{key}#{job.get('job_id') or position}"
+            output = output.model_copy(update={"key": key})
+        seen.add(key)
+        unique.append(output)
+        if job:
+            by_key[key] = job
+    return unique, by_key
+
+
+def _attach_transcode(draft: _Draft, video_id: str | None) -> None:
+    draft.set(media_id=video_id, task_id=transcode_task_id(video_id) if video_id else None)
+    if not video_id:
+        draft.lenient.warn("$.VideoId", None, "missing: a transcode report without a video attaches to no task")
+
+
+def _transcode_complete(event_type: str, document: dict[str, Any], ctx: NormalizeContext, lenient: Lenient) -> Event:
+    body = _read(m.TranscodeComplete, document, lenient)
+    draft = _Draft(event_type, ctx, lenient)
+    _common(draft, body, TaskKind.TRANSCODE)
+    _attach_transcode(draft, body.VideoId)
+    pairs = [
+        _stream_output(stream, index, f"$.StreamInfos[{index}]", lenient)
+        for index, stream in enumerate(body.StreamInfos or [])
+        if stream is not None
+    ]
+    outputs, jobs = _unique_keys([p[0] for p in pairs], [p[1] for p in pairs])
+    word = result_word(body.Status, "$.Status", lenient)
+    derived = outcome_of(outputs)
+    outcome = derived if derived is not None else word
+    # The doc's rule: Status is success when at least one stream succeeded.
+    if derived is not None and word is not None and (word is Outcome.SUCCESS) != (derived is not Outcome.FAILED):
+        lenient.warn("$.Status", body.Status, f"disagrees with the streams, outcome taken from them: {derived.value}")
+    if outcome is None:
+        lenient.warn("$.Status", body.Status, "no Status and no stream results: outcome unknown")
+    streams = [s for s in body.StreamInfos or [] if s is not None]
+    draft.finish(outcome, body.EventTime or _latest(s.FinishTime for s in streams))
+    draft.set(outputs=outputs, started_at=_earliest(s.StartTime for s in streams))
+    if outcome in (Outcome.FAILED, Outcome.PARTIAL):
+        draft.set(error=next((o.error for o in outputs if o.error is not None), None))
+    draft.extra(jobs=jobs)
+    return draft.build()
+
+
+def _stream_transcode_complete(
+    event_type: str, document: dict[str, Any], ctx: NormalizeContext, lenient: Lenient
+) -> Event:
+    """One definition and format done: the output finishes, the task stays processing (a low definition
+    finishing first must not finish the video: TranscodeComplete does that)."""
+    body = _read(m.StreamTranscodeComplete, document, lenient)
+    draft = _Draft(event_type, ctx, lenient)
+    _common(draft, body, TaskKind.TRANSCODE)
+    _attach_transcode(draft, body.VideoId)
+    output, job = _stream_output(body, 0, "$", lenient)
+    draft.set(status=Status.PROCESSING, outputs=[output], started_at=body.StartTime)
+    draft.extra(jobs={output.key: job} if job else None)
+    return draft.build()
+
+
+# other task callbacks ------------------------------------------------------------------------------------
+
+
+def _snapshot_complete(event_type: str, document: dict[str, Any], ctx: NormalizeContext, lenient: Lenient) -> Event:
+    body = _read(m.SnapshotComplete, document, lenient)
+    draft = _Draft(event_type, ctx, lenient)
+    _common(draft, body, TaskKind.SNAPSHOT)
+    infos = [info for info in body.SnapshotInfos or [] if info is not None]
+    job_ids = [info.JobId for info in infos if info.JobId]
+    if body.VideoId:
+        draft.set(task_id=f"snapshot:{body.VideoId}", media_id=body.VideoId)
+    elif job_ids:
+        draft.set(task_id=f"snapshot-job:{job_ids[0]}")
+        lenient.warn("$.VideoId", None, "missing: attached to the first snapshot job instead of the video")
+    else:
+        lenient.warn("$.VideoId", None, "missing, and no snapshot job id: the event attaches to no task")
+    outputs: list[Output] = []
+    seen: set[str] = set()
+    for index, info in enumerate(body.SnapshotInfos or []):
+        if info is None:
+            continue
+        path = f"$.SnapshotInfos[{index}]"
+        key = info.SnapshotType or f"snapshot#{index}"
+        if key in seen:
+            key = f"{key}#{info.JobId or index}"
+        seen.add(key)
+        outcome = result_word(info.Status, f"{path}.Status", lenient)
+        outputs.append(
+            Output(
+                key=key,
+                kind=SNAPSHOT_KINDS.get(info.SnapshotType or "", OutputKind.IMAGES),
+                urls=_snapshot_urls(info, path, lenient),
+                container=container_of(None, info.SnapshotRegular or info.SnapshotFormat),
+                status=Status.FINISHED if outcome is not None else None,
+                outcome=outcome,
+            )
+        )
+    if body.CoverUrl:
+        outputs.append(
+            Output(
+                key="cover",
+                kind=OutputKind.IMAGE,
+                url=body.CoverUrl,
+                container=container_of(None, body.CoverUrl),
+                status=Status.FINISHED,
+                outcome=Outcome.SUCCESS,
+            )
+        )
+    error = error_of(body.ErrorCode, body.ErrorMessage)
+    derived = outcome_of([o for o in outputs if o.key != "cover"])
+    outcome = derived or _media_outcome(body.Status, error, "$.Status", lenient)
+    draft.finish(outcome, body.EventTime)
+    draft.set(outputs=outputs, error=error)
+    draft.extra(sub_type=body.SubType, job_ids=job_ids)
+    return draft.build()
+
+
+def _snapshot_urls(info: m.SnapshotInfo, path: str, lenient: Lenient) -> list[str] | None:
+    """`SnapshotRegular` with "{SnapshotCount}" replaced by 00001, 00002, … up to SnapshotCount."""
+    rule = info.SnapshotRegular
+    if not rule:
+        return None
+    if "{SnapshotCount}" not in rule:
+        return [rule]
+    count = info.SnapshotCount or 0
+    if count > MAX_SNAPSHOT_URLS:
+        lenient.warn(f"{path}.SnapshotCount", count, f"more than {MAX_SNAPSHOT_URLS} snapshots; URLs not expanded")
+        return None
+    return [rule.replace("{SnapshotCount}", f"{index:05d}") for index in range(1, count + 1)] or None
+
+
+def _dynamic_image_complete(
+    event_type: str, document: dict[str, Any], ctx: NormalizeContext, lenient: Lenient
+) -> Event:
+    body = _read(m.DynamicImageComplete, document, lenient)
+    draft = _Draft(event_type, ctx, lenient)
+    _common(draft, body, TaskKind.ANIMATED_GRAPHICS)
+    info = body.DynamicImageJobInfo
+    job_id = body.JobId or (info.JobId if info else None)
+    draft.set(media_id=body.VideoId, task_id=f"dynamicimage:{job_id}" if job_id else None)
+    if not job_id:
+        lenient.warn("$.JobId", None, "missing: the animated image attaches to no task")
+    error = error_of(body.ErrorCode, body.ErrorMessage)
+    outcome = _media_outcome(body.Status, error, "$.Status", lenient)
+    outputs = []
+    if info is not None:
+        item_outcome = result_word(info.Status, "$.DynamicImageJobInfo.Status", lenient) or outcome
+        outputs.append(
+            Output(
+                key="animation",
+                kind=OutputKind.ANIMATION,
+                url=info.FileURL or None,
+                container=container_of(None, info.FileURL),
+                size_bytes=positive(info.FileSize),
+                width=positive(info.Width),
+                height=positive(info.Height),
+                fps=positive(info.Fps),
+                status=Status.FINISHED,
+                outcome=item_outcome,
+            )
+        )
+    draft.finish(outcome, body.EventTime)
+    draft.set(outputs=outputs, error=error if outcome is Outcome.FAILED else None)
+    return draft.build()
+
+
+def _upload_by_url_complete(
+    event_type: str, document: dict[str, Any], ctx: NormalizeContext, lenient: Lenient
+) -> Event:
+    """A URL pull: the upload job's JobId is its task (a failed pull has no VideoId)."""
+    body = _read(m.UploadByURLComplete, document, lenient)
+    draft = _Draft(event_type, ctx, lenient)
+    _common(draft, body, TaskKind.PULL)
+    draft.set(media_id=body.VideoId, task_id=f"urlupload:{body.JobId}" if body.JobId else None)
+    if not body.JobId and not body.VideoId:
+        lenient.warn("$.JobId", None, "missing, and no VideoId: the event attaches to no task")
+    error = error_of(body.ErrorCode, body.ErrorMessage)
+    outcome = _media_outcome(body.Status, error, "$.Status", lenient)
+    outputs = []
+    if outcome is Outcome.SUCCESS and (body.Size or body.StreamFileURL):
+        outputs.append(
+            Output(
+                key="mezzanine",
+                kind=OutputKind.FILE,
+                url=body.StreamFileURL or None,
+                container=container_of(None, body.StreamFileURL or body.SourceURL),
+                size_bytes=positive(body.Size),
+                status=Status.FINISHED,
+                outcome=Outcome.SUCCESS,
+            )
+        )
+    draft.finish(outcome, body.EventTime)
+    draft.set(outputs=outputs, error=error if outcome is Outcome.FAILED else None)
+    draft.extra(source_url=body.SourceURL, file_type=body.FileType)
+    return draft.build()
+
+
+def _produce_media_complete(
+    event_type: str, document: dict[str, Any], ctx: NormalizeContext, lenient: Lenient
+) -> Event:
+    """An editing project produced a new media: the project is the task, the new media its media."""
+    body = _read(m.ProduceMediaComplete, document, lenient)
+    draft = _Draft(event_type, ctx, lenient)
+    _common(draft, body, TaskKind.EDIT)
+    draft.set(media_id=body.MediaId, task_id=f"produce:{body.ProjectId}" if body.ProjectId else None)
+    error = error_of(body.ErrorCode, body.ErrorMessage)
+    outcome = _media_outcome(body.Status, error, "$.Status", lenient)
+    draft.finish(outcome, body.EventTime)
+    draft.set(error=error if outcome is Outcome.FAILED else None)
+    draft.extra(project_id=body.ProjectId)
+    return draft.build()
+
+
+# media events --------------------------------------------------------------------------------------------
+
+
+def _file_upload_complete(event_type: str, document: dict[str, Any], ctx: NormalizeContext, lenient: Lenient) -> Event:
+    """Video, image and attached-media uploads: media events (an upload has no task, and never fails: VOD
+    cannot tell a paused resumable upload from a failed one, so a missing Status means success)."""
+    body: m.FileUploadComplete | m.FileUpload
+    app_id: str | None = None
+    if event_type == "FileUploadComplete":
+        body = _read(m.FileUploadComplete, document, lenient)
+        media_id, id_field, kind = body.VideoId, "VideoId", OutputKind.FILE
+    else:
+        body = _read(m.FileUpload, document, lenient)
+        app_id = body.AppId
+        if event_type == "ImageUploadComplete":
+            media_id, id_field, kind = body.ImageId, "ImageId", OutputKind.IMAGE
+        else:
+            media_id, id_field, kind = body.AttachedMediaId, "AttachedMediaId", OutputKind.FILE
+    draft = _Draft(event_type, ctx, lenient)
+    _common(draft, body, TaskKind.UPLOAD)
+    _attach_media(draft, media_id, id_field)
+    outcome = Outcome.SUCCESS if body.Status is None else result_word(body.Status, "$.Status", lenient)
+    url = body.FileUrl or body.FileURL or None
+    outputs = []
+    if url or body.Size:
+        outputs.append(
+            Output(
+                key="mezzanine",
+                kind=kind,
+                url=url,
+                container=container_of(None, url),
+                size_bytes=positive(body.Size),
+                status=Status.FINISHED,
+                outcome=outcome,
+            )
+        )
+    draft.finish(outcome, body.EventTime)
+    draft.set(outputs=outputs, error=error_of(body.ErrorCode, body.ErrorMessage) if outcome is Outcome.FAILED else None)
+    draft.extra(app_id=app_id)
+    return draft.build()
+
+
+def _video_analysis_complete(
+    event_type: str, document: dict[str, Any], ctx: NormalizeContext, lenient: Lenient
+) -> Event:
+    """The mezzanine probe: a media event whose output is the source file's metadata."""
+    body = _read(m.VideoAnalysisComplete, document, lenient)
+    draft = _Draft(event_type, ctx, lenient)
+    _common(draft, body, TaskKind.ANALYSIS)
+    _attach_media(draft, body.VideoId, "VideoId")
+    error = error_of(body.ErrorCode, body.ErrorMessage)
+    outcome = _media_outcome(body.Status, error, "$.Status", lenient)
+    outputs = []
+    if outcome is Outcome.SUCCESS:
+        outputs.append(
+            Output(
+                key="mezzanine-metadata",
+                kind=OutputKind.VIDEO if body.Width or body.Height else OutputKind.AUDIO,
+                size_bytes=positive(body.Size),
+                bitrate_bps=kbps_to_bps(body.Bitrate),
+                width=positive(body.Width),
+                height=positive(body.Height),
+                duration_s=positive(body.Duration),
+                fps=positive(body.Fps),
+                status=Status.FINISHED,
+                outcome=Outcome.SUCCESS,
+            )
+        )
+    draft.finish(outcome, body.EventTime)
+    draft.set(outputs=outputs, error=error if outcome is Outcome.FAILED else None)
+    return draft.build()
+
+
+def _ai_job_complete(event_type: str, document: dict[str, Any], ctx: NormalizeContext, lenient: Lenient) -> Event:
+    """AI audit, DNA and tagging: media events; the result set is kept verbatim in extra.data."""
+    body = _read(m.AIJobComplete, document, lenient)
+    draft = _Draft(event_type, ctx, lenient)
+    _common(draft, body, TaskKind.REVIEW if event_type == "AIMediaAuditComplete" else TaskKind.ANALYSIS)
+    _attach_media(draft, body.MediaId or body.VideoId, "MediaId")
+    code = body.Code if body.Code not in (None, "", "0") else None
+    error = error_of(code, body.Message if code else None) or error_of(body.ErrorCode, body.ErrorMessage)
+    outcome = _media_outcome(body.Status, error, "$.Status", lenient)
+    draft.finish(outcome, body.EventTime)
+    draft.set(error=error if outcome is Outcome.FAILED else None)
+    data: Any = body.Data
+    if isinstance(data, str):
+        parsed = lenient.json_(data, "$.Data")
+        data = parsed if parsed is not None else data
+    draft.extra(job_id=body.JobId, data=data)
+    return draft.build()
+
+
+def _create_audit_complete(event_type: str, document: dict[str, Any], ctx: NormalizeContext, lenient: Lenient) -> Event:
+    """A manual review result: `AuditStatus` (Normal | Blocked) is the verdict, `Status` whether it was made."""
+    body = _read(m.CreateAuditComplete, document, lenient)
+    draft = _Draft(event_type, ctx, lenient)
+    _common(draft, body, TaskKind.REVIEW)
+    _attach_media(draft, body.MediaId or body.VideoId, "MediaId")
+    error = error_of(body.ErrorCode, body.ErrorMessage)
+    outcome = _media_outcome(body.Status, error, "$.Status", lenient)
+    draft.finish(outcome, body.EventTime)
+    draft.set(created_at=body.CreationTime, error=error if outcome is Outcome.FAILED else None)
+    draft.extra(audit_status=body.AuditStatus, auditor=body.Auditor, reason=body.Reason, sub_type=body.SubType)
+    return draft.build()
+
+
+def _delete_media_complete(event_type: str, document: dict[str, Any], ctx: NormalizeContext, lenient: Lenient) -> Event:
+    body = _read(m.DeleteMediaComplete, document, lenient)
+    draft = _Draft(event_type, ctx, lenient)
+    _common(draft, body, TaskKind.DELETE)
+    _attach_media(draft, body.MediaId or body.VideoId, "MediaId")
+    error = error_of(body.ErrorCode, body.ErrorMessage)
+    outcome = _media_outcome(body.Status, error, "$.Status", lenient)
+    draft.finish(outcome, body.EventTime)
+    draft.set(error=error if outcome is Outcome.FAILED else None)
+    draft.extra(
+        media_type=body.MediaType,
+        delete_type=body.DeleteType,
+        job_ids=split_ids(body.JobIds, "$.JobIds", lenient) if body.JobIds is not None else None,
+    )
+    return draft.build()
+
+
+def _media_base_change_complete(
+    event_type: str, document: dict[str, Any], ctx: NormalizeContext, lenient: Lenient
+) -> Event:
+    """Title, description, cover, category or tags changed: `MediaContent` is kept with each value parsed."""
+    body = _read(m.MediaBaseChangeComplete, document, lenient)
+    draft = _Draft(event_type, ctx, lenient)
+    _common(draft, body, TaskKind.OTHER)
+    _attach_media(draft, body.MediaId or body.VideoId, "MediaId")
+    error = error_of(body.ErrorCode, body.ErrorMessage)
+    outcome = _media_outcome(body.Status, error, "$.Status", lenient)
+    draft.finish(outcome, body.EventTime)
+    draft.set(error=error if outcome is Outcome.FAILED else None)
+    content: dict[str, Any] = {}
+    raw = body.MediaContent
+    if raw is not None:
+        for name, value in lenient.dict_(raw, "$.MediaContent").items():
+            parsed = lenient.json_(value, f"$.MediaContent.{name}") if isinstance(value, str) else value
+            content[name] = parsed if parsed is not None else value
+    draft.extra(media_type=body.MediaType, operate_mode=body.OperateMode, media_content=content)
+    return draft.build()
+
+
+def _live_record(event_type: str, document: dict[str, Any], ctx: NormalizeContext, lenient: Lenient) -> Event:
+    """Live recordings turned into a video: ComposeStart (success = started) and AddLiveRecordVideoComplete."""
+    body = _read(m.LiveRecord, document, lenient)
+    draft = _Draft(event_type, ctx, lenient)
+    _common(draft, body, TaskKind.COMPOSE)
+    _attach_media(draft, body.VideoId, "VideoId")
+    error = error_of(body.ErrorCode, body.ErrorMessage)
+    outcome = _media_outcome(body.Status, error, "$.Status", lenient)
+    if event_type == "LiveRecordVideoComposeStart" and outcome is Outcome.SUCCESS:
+        draft.set(status=Status.PROCESSING, started_at=body.EventTime)
+    else:
+        draft.finish(outcome, body.EventTime)
+        draft.set(error=error if outcome is Outcome.FAILED else None)
+    draft.extra(
+        stream_name=body.StreamName,
+        domain_name=body.DomainName,
+        app_name=body.AppName,
+        record_start_time=document.get("RecordStartTime"),
+        record_end_time=document.get("RecordEndTime"),
+    )
+    return draft.build()
+
+
+def _generic(event_type: str, document: dict[str, Any], ctx: NormalizeContext, lenient: Lenient) -> Event:
+    """An EventType this version does not know: kept whole in extra.body, attached to its media, changing
+    no status (we cannot know what its Status means)."""
+    body = _read(m.Callback, document, lenient)
+    draft = _Draft(event_type, ctx, lenient)
+    _common(draft, body, TaskKind.OTHER)
+    draft.set(media_id=body.VideoId or body.MediaId or body.ImageId or body.AttachedMediaId)
+    draft.extra(body=document)
+    lenient.warn("$.EventType", event_type, "unknown event type, kept as a generic event")
+    return draft.build()
+
+
+Reader = Callable[[str, dict[str, Any], NormalizeContext, Lenient], Event]
+
+CALLBACK_READERS: dict[str, Reader] = {
+    "TranscodeComplete": _transcode_complete,
+    "StreamTranscodeComplete": _stream_transcode_complete,
+    "SnapshotComplete": _snapshot_complete,
+    "DynamicImageComplete": _dynamic_image_complete,
+    "UploadByURLComplete": _upload_by_url_complete,
+    "ProduceMediaComplete": _produce_media_complete,
+    "FileUploadComplete": _file_upload_complete,
+    "ImageUploadComplete": _file_upload_complete,
+    "AttachedMediaUploadComplete": _file_upload_complete,
+    "VideoAnalysisComplete": _video_analysis_complete,
+    "AIMediaAuditComplete": _ai_job_complete,
+    "AIMediaDNAComplete": _ai_job_complete,
+    "AIVideoTagComplete": _ai_job_complete,
+    "CreateAuditComplete": _create_audit_complete,
+    "DeleteMediaComplete": _delete_media_complete,
+    "MediaBaseChangeComplete": _media_base_change_complete,
+    "AddLiveRecordVideoComplete": _live_record,
+    "LiveRecordVideoComposeStart": _live_record,
+}
+
+
+# query answers -------------------------------------------------------------------------------------------
+
+
+def _poll_ctx(ctx: NormalizeContext) -> NormalizeContext:
+    origin = ctx.origin if ctx.origin is not Origin.CALLBACK else Origin.POLL
+    return NormalizeContext(
+        source=ctx.source,
+        origin=origin,
+        received_at=ctx.received_at,
+        capture_id=ctx.capture_id,
+        task_id_hint=ctx.task_id_hint,
+        api=ctx.api,
+    )
+
+
+def _check_error(answer: m.ErrorAnswer, document: dict[str, Any]) -> None:
+    if answer.Code:
+        message = answer.Message or "no message"
+        raise Unidentifiable(f"the query answer is an error: {answer.Code}: {message}", "$.Code", document.get("Code"))
+
+
+def get_answer(document: dict[str, Any], ctx: NormalizeContext) -> Event:
+    """GetTranscodeTask: the task with its jobs as outputs; by JobIds, the bare job list (task from the hint)."""
+    lenient = Lenient()
+    answer = _read(m.GetTranscodeTaskAnswer, document, lenient)
+    _check_error(answer, document)
+    if answer.TranscodeTask is not None:
+        raw_task = _raw_dict(document.get("TranscodeTask"))
+        return _task_event(
+            GET_TRANSCODE_TASK,
+            answer.TranscodeTask,
+            raw_task,
+            "$.TranscodeTask",
+            _poll_ctx(ctx),
+            lenient,
+        )
+    if answer.TranscodeJobInfoList is not None:
+        bare = m.TranscodeTask(TranscodeJobInfoList=answer.TranscodeJobInfoList)
+        return _task_event(GET_TRANSCODE_TASK, bare, document, "$", _poll_ctx(ctx), lenient)
+    raise Unidentifiable(
+        "a GetTranscodeTask answer without TranscodeTask or TranscodeJobInfoList", "$", sorted(document)[:12]
+    )
+
+
+def list_answer(document: dict[str, Any], ctx: NormalizeContext) -> list[Event]:
+    """ListTranscodeTask: one event per task (no jobs), all on the video's transcode task."""
+    lenient = Lenient()
+    answer = _read(m.ListTranscodeTaskAnswer, document, lenient)
+    _check_error(answer, document)
+    if answer.TranscodeTaskList is None:
+        raise Unidentifiable("a ListTranscodeTask answer without TranscodeTaskList", "$", sorted(document)[:12])
+    raw_list = document.get("TranscodeTaskList")
+    events = []
+    for index, task in enumerate(answer.TranscodeTaskList):
+        if task is None:
+            continue
+        own = Lenient()
+        own.warnings = list(lenient.warnings)
+        raw = _raw_at(raw_list, index)
+        events.append(
+            _task_event(
+                LIST_TRANSCODE_TASK,
+                task,
+                raw,
+                f"$.TranscodeTaskList[{index}]",
+                _poll_ctx(ctx),
+                own,
+            )
+        )
+    return events
+
+
+def _task_event(
+    event_type: str,
+    task: m.TranscodeTask,
+    raw_task: dict[str, Any],
+    path: str,
+    ctx: NormalizeContext,
+    lenient: Lenient,
+) -> Event:
+    draft = _Draft(event_type, ctx, lenient)
+    if task.VideoId:
+        task_id: str | None = transcode_task_id(task.VideoId)
+    elif ctx.task_id_hint:
+        task_id = ctx.task_id_hint
+    elif task.TranscodeTaskId:
+        task_id = f"transcode-task:{task.TranscodeTaskId}"
+        lenient.warn(f"{path}.VideoId", None, "missing: the task cannot meet the video's callbacks")
+    else:
+        task_id = None
+        lenient.warn(f"{path}.VideoId", None, "missing, and no task id was given with the query")
+    draft.set(task_id=task_id, media_id=task.VideoId, task_kind=TaskKind.TRANSCODE, provider_status=task.TaskStatus)
+    status, outcome = task_word(task.TaskStatus, f"{path}.TaskStatus", lenient)
+
+    raw_jobs = raw_task.get("TranscodeJobInfoList")
+    pairs = [
+        _job_output(job, index, f"{path}.TranscodeJobInfoList[{index}]", _raw_at(raw_jobs, index), lenient)
+        for index, job in enumerate(task.TranscodeJobInfoList or [])
+        if job is not None
+    ]
+    outputs, jobs = _unique_keys([p[0] for p in pairs], [p[1] for p in pairs])
+    status, outcome = _reconcile(status, outcome, outputs, task.TaskStatus, f"{path}.TaskStatus", lenient)
+
+    job_list = [job for job in task.TranscodeJobInfoList or [] if job is not None]
+    job_done = _latest(job.CompleteTime or job.FinishTime for job in job_list)
+    draft.set(
+        status=status,
+        outcome=outcome,
+        outputs=outputs,
+        created_at=task.CreationTime,
+        updated_at=job_done or (task.CompleteTime if status is Status.FINISHED else None),
+        # A task cannot finish before its jobs (seed 003's task CompleteTime is a month before them).
+        finished_at=_latest((task.CompleteTime, job_done)) if status is Status.FINISHED else None,
+    )
+    if outcome in (Outcome.FAILED, Outcome.PARTIAL):
+        draft.set(error=next((o.error for o in outputs if o.error is not None), None))
+    draft.extra(
+        transcode_task_id=task.TranscodeTaskId,
+        trigger=task.Trigger.strip() if task.Trigger else None,
+        template_group_id=task.TranscodeTemplateGroupId,
+        jobs=jobs,
+    )
+    return draft.build()
+
+
+def _raw_at(raw_list: Any, index: int) -> dict[str, Any]:
+    return _raw_dict(raw_list[index] if isinstance(raw_list, list) and index < len(raw_list) else None)
+
+
+def _raw_dict(value: Any) -> dict[str, Any]:
+    """A raw nested object of the document, keys stripped like the models strip them; {} when not one."""
+    return m.strip_key_spaces(value) if isinstance(value, dict) else {}
+
+
+def _reconcile(
+    status: Status | None,
+    outcome: Outcome | None,
+    outputs: Sequence[Output],
+    word: str | None,
+    path: str,
+    lenient: Lenient,
+) -> tuple[Status | None, Outcome | None]:
+    """The task word against its jobs' results: when they disagree, the results decide (seed 003 reports
+    CompleteAllSucc beside a failed job)."""
+    if not outputs:
+        return status, outcome
+    all_done = all(output.status is Status.FINISHED for output in outputs)
+    derived = outcome_of(outputs) if all_done else None
+    if status is Status.FINISHED:
+        if not all_done:
+            waiting = sum(1 for output in outputs if output.status is not Status.FINISHED)
+            lenient.warn(path, word, f"says complete but {waiting} of {len(outputs)} jobs are not finished")
+        elif derived is not None and derived is not outcome:
+            lenient.warn(path, word, f"disagrees with the job results, outcome taken from them: {derived.value}")
+            outcome = derived
+    elif status is None and all_done and derived is not None:
+        status, outcome = Status.FINISHED, derived
+    elif status is None:
+        status = Status.PROCESSING
+    return status, outcome
+
+
+def _job_output(
+    job: m.TranscodeJobInfo, index: int, path: str, raw_job: dict[str, Any], lenient: Lenient
+) -> tuple[Output, dict[str, Any]]:
+    status, outcome = job_word(job.TranscodeJobStatus, f"{path}.TranscodeJobStatus", lenient)
+    out = job.OutputFile or m.OutputFile()
+    raw_out = _raw_dict(raw_job.get("OutputFile"))
+    if raw_out:
+        for name in ("VideoStreamList", "AudioStreamList", "Encryption", "SubtitleStreamList"):
+            value = raw_out.get(name)
+            if isinstance(value, str) and m.MANGLED_JSON.match(value):
+                lenient.warn(f"{path}.OutputFile.{name}", value, "malformed JSON text repaired")
+    tier, definition = normalize_definition(job.Definition, query=True)
+    url = out.OutputFileUrl or None
+    if url and "{" in url:  # a failed job's URL template ("…-{DestMd5}-od-….mp4"): no file is there
+        url = None
+    container = container_of(out.Format, url or out.OutputFileUrl)
+    videos = [stream for stream in out.VideoStreamList or [] if stream is not None]
+    audios = [stream for stream in out.AudioStreamList or [] if stream is not None]
+    streams = [
+        Stream(
+            type="video",
+            codec=s.CodecName,
+            bitrate_bps=kbps_to_bps(s.Bitrate),
+            width=positive(s.Width),
+            height=positive(s.Height),
+            fps=positive(s.AvgFPS if s.AvgFPS is not None else s.Fps),
+        )
+        for s in videos
+    ] + [
+        Stream(
+            type="audio", codec=s.CodecName, bitrate_bps=kbps_to_bps(s.Bitrate), sample_rate_hz=positive(s.Samplerate)
+        )
+        for s in audios
+    ]
+    audio_only = tier in AUDIO_DEFINITIONS or (bool(audios) and not videos)
+    output = Output(
+        key=output_key(tier, container, job.TranscodeJobId, index),
+        kind=media_kind(container, audio=audio_only),
+        definition=definition,
+        url=url,
+        container=container,
+        size_bytes=positive(out.Filesize),
+        bitrate_bps=kbps_to_bps(out.Bitrate),
+        width=positive(out.Width),
+        height=positive(out.Height),
+        duration_s=positive(out.Duration),
+        fps=positive(out.Fps),
+        streams=streams or None,
+        status=status,
+        outcome=outcome,
+        error=error_of(job.ErrorCode, job.ErrorMessage) if outcome is Outcome.FAILED else None,
+    )
+    encryption = out.Encryption or {}
+    details = _compact(
+        {
+            "job_id": job.TranscodeJobId,
+            "template_id": job.TranscodeTemplateId,
+            "progress": job.TranscodeProgress,
+            "priority": job.Priority,
+            "encrypt_type": encryption.get("EncryptType") if isinstance(encryption, dict) else None,
+            "watermark_ids": split_ids(out.WatermarkIdList, f"{path}.OutputFile.WatermarkIdList", lenient)
+            if out.WatermarkIdList is not None
+            else None,
+            "input_url": job.InputFileUrl,
+        }
+    )
+    return output, details

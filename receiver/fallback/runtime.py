@@ -1,0 +1,28 @@
+"""What the fallback keeps per configured source at run time, and the counters behind /metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from receiver.fallback.providers import ProviderApi
+from receiver.fallback.ratelimit import AccountBucket
+
+
+@dataclass
+class SourceRuntime:
+    name: str
+    dialect: str
+    api: ProviderApi
+    bucket: AccountBucket
+
+
+@dataclass
+class Stats:
+    queries: int = 0  # every provider request: task queries and listing pages
+    recovered: int = 0  # tasks whose terminal event only our query brought
+    lost: int = 0
+    rate_limited: int = 0  # the provider's rate-limit answers
+    discovered: int = 0  # tasks the sweep found that we never heard of
+    pulled: int = 0
+    errors: int = 0
+    recovery_delays_s: list[float] = field(default_factory=list)  # deadline → recovery, per recovered task

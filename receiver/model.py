@@ -1,0 +1,257 @@
+"""The one normalized model every dialect produces: `Event`, and the merged `Task` state.
+
+Field meanings are the same for every provider; each dialect module documents how its own fields map here.
+An `Event` is immutable once built: its `event_id` is a hash of its normalized content, so the same callback
+received twice (or replayed) gets the same id, while `source`, `origin`, `received_at`, `capture_id` and
+`warnings` describe one receipt and are left out of the hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class Provider(StrEnum):
+    TENCENT_VOD = "tencent-vod"
+    TENCENT_MPS = "tencent-mps"
+    ALIYUN_VOD = "aliyun-vod"
+
+
+class Origin(StrEnum):
+    """How the event reached us: pushed by the provider, polled, pulled from a reliable queue, or replayed."""
+
+    CALLBACK = "callback"
+    POLL = "poll"
+    PULL = "pull"
+    REPLAY = "replay"
+
+
+class Status(StrEnum):
+    """Where a task is in its life. Ordered: a task only ever moves to a higher rank."""
+
+    WAITING = "waiting"
+    PROCESSING = "processing"
+    FINISHED = "finished"
+
+    @property
+    def rank(self) -> int:
+        return _STATUS_RANK[self]
+
+
+_STATUS_RANK = {Status.WAITING: 0, Status.PROCESSING: 1, Status.FINISHED: 2}
+
+
+class Outcome(StrEnum):
+    """How a finished task (or one output) ended; null while it is not finished."""
+
+    SUCCESS = "success"
+    FAILED = "failed"
+    PARTIAL = "partial"
+    ABORTED = "aborted"
+
+
+class TaskKind(StrEnum):
+    PROCEDURE = "procedure"
+    WORKFLOW = "workflow"
+    TRANSCODE = "transcode"
+    CLIP = "clip"
+    CONCAT = "concat"
+    SNAPSHOT = "snapshot"
+    SPRITE = "sprite"
+    ANIMATED_GRAPHICS = "animated_graphics"
+    EDIT = "edit"
+    COMPOSE = "compose"
+    SPLIT = "split"
+    UPLOAD = "upload"
+    PULL = "pull"
+    DELETE = "delete"
+    REVIEW = "review"
+    ANALYSIS = "analysis"
+    SCHEDULE = "schedule"
+    BATCH = "batch"
+    PUBLISH = "publish"
+    RESTORE = "restore"
+    REBUILD = "rebuild"
+    WATERMARK = "watermark"
+    OTHER = "other"
+
+
+class OutputKind(StrEnum):
+    VIDEO = "video"
+    AUDIO = "audio"
+    IMAGE = "image"
+    IMAGES = "images"
+    SPRITE = "sprite"
+    ANIMATION = "animation"
+    STREAMING = "streaming"
+    FILE = "file"
+    OTHER = "other"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ErrorInfo(_Frozen):
+    code: str | None = None
+    message: str | None = None
+
+
+class Storage(_Frozen):
+    """Where an output lives when the provider names a bucket and path rather than a URL."""
+
+    type: str | None = None
+    bucket: str | None = None
+    region: str | None = None
+    path: str | None = None
+    #: Every file of a multi-file output (MPS snapshots, sprite images), when there is more than `path`.
+    paths: list[str] | None = None
+
+
+class Stream(_Frozen):
+    type: str  # "video" | "audio"
+    codec: str | None = None
+    bitrate_bps: int | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    sample_rate_hz: int | None = None
+
+
+class Output(_Frozen):
+    """One result of a task: a rendition, a set of snapshots, a sprite sheet, a new file.
+
+    `key` is the output's identity within its task, defined per dialect (legacy VOD has no sub-task ids:
+    task type, definition and position), so that later reports of the same output replace earlier ones.
+    """
+
+    key: str
+    kind: OutputKind = OutputKind.OTHER
+    definition: str | None = None
+    url: str | None = None
+    urls: list[str] | None = None
+    storage: Storage | None = None
+    container: str | None = None
+    size_bytes: int | None = None
+    bitrate_bps: int | None = None
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+    fps: float | None = None
+    md5: str | None = None
+    streams: list[Stream] | None = None
+    status: Status | None = None
+    outcome: Outcome | None = None
+    error: ErrorInfo | None = None
+
+
+class Session(_Frozen):
+    id: str | None = None
+    context: str | None = None
+
+
+#: Fields describing one receipt of an event rather than its content; left out of `event_id`.
+RECEIPT_FIELDS = frozenset({"event_id", "source", "origin", "received_at", "capture_id", "warnings"})
+
+
+class Event(_Frozen):
+    """One normalized provider event. Build it with `Event.build(...)`, which computes `event_id`."""
+
+    event_id: str
+    provider: Provider
+    dialect: str
+    source: str
+    origin: Origin
+    event_type: str
+    task_id: str | None = None
+    task_kind: TaskKind | None = None
+    media_id: str | None = None
+    status: Status | None = None
+    outcome: Outcome | None = None
+    provider_status: str | None = None
+    error: ErrorInfo | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    updated_at: datetime | None = None
+    finished_at: datetime | None = None
+    outputs: list[Output] = Field(default_factory=list)
+    session: Session | None = None
+    extra: dict[str, Any] = Field(
+        default_factory=dict, description="Provider data kept verbatim that has no normalized field (AI results)."
+    )
+    warnings: list[str] = Field(default_factory=list)
+    received_at: datetime
+    capture_id: int | None = None
+
+    @classmethod
+    def build(cls, **fields: Any) -> Event:
+        """Validate the fields and stamp the content hash as `event_id`."""
+        draft = cls.model_validate({**fields, "event_id": ""})
+        return draft.model_copy(update={"event_id": content_id(draft)})
+
+    @property
+    def task_key(self) -> str | None:
+        """The key that task state is kept under: a task id, or for task-less media events the media id."""
+        if self.task_id:
+            return self.task_id
+        if self.media_id:
+            return f"media:{self.media_id}"
+        return None
+
+    @property
+    def transition_key(self) -> str:
+        """Two events that make the same transition share this key even when their wording differs."""
+        status = self.status.value if self.status else "-"
+        outcome = self.outcome.value if self.outcome else "-"
+        return f"{self.provider.value}/{self.task_key or '-'}/{status}/{outcome}"
+
+    @property
+    def provider_time(self) -> datetime | None:
+        """The provider's own time for this report: what orders two terminal reports of one task."""
+        return self.finished_at or self.updated_at or self.started_at or self.created_at
+
+
+def content_id(event: Event) -> str:
+    """A stable hash of everything in `event` but its receipt fields.
+
+    Fields serialize in declaration order, and `extra` keeps the provider's key order, so the same bytes
+    always give the same id.
+    """
+    canonical = event.model_dump_json(exclude=set(RECEIPT_FIELDS))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+class Task(BaseModel):
+    """A task's state merged from all its events; `version` grows by one on every change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Provider
+    task_id: str
+    source: str
+    dialect: str
+    task_kind: TaskKind | None = None
+    media_id: str | None = None
+    status: Status
+    outcome: Outcome | None = None
+    provider_status: str | None = None
+    error: ErrorInfo | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    updated_at: datetime | None = None
+    finished_at: datetime | None = None
+    outputs: list[Output] = Field(default_factory=list)
+    session: Session | None = None
+    version: int = 0
+    last_event_id: str | None = None
+    last_origin: Origin | None = None
+    provider_time: datetime | None = None
+    first_seen_at: datetime
+    changed_at: datetime

@@ -1,0 +1,1 @@
+"""HTTP routes: callbacks (the providers'), admin API (/api/*), health."""

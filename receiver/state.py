@@ -1,0 +1,143 @@
+"""Task state merging: forward only.
+
+The rules, applied by `merge` to a task's current state and one new event:
+
+1. Status only moves forward: waiting → processing → finished. An event of a lower rank than the task is
+   *stale*: it is stored and shown in the task's timeline, but changes nothing.
+2. At a higher rank the event wins: its status, outcome, error and times replace the task's, and its outputs
+   merge in.
+3. At the same rank the event's outputs merge in (by `Output.key`, which each dialect defines: legacy VOD
+   sub-tasks have no ids, so their key is task type, definition and position). An output never moves back
+   either: a late PROCESSING report of a sub-task that already succeeded is ignored.
+4. Two finished reports that disagree on the outcome: the later *provider* time wins (`Event.provider_time`,
+   falling back to when we received it); at equal time a fresh query answer (origin=poll) wins over a
+   callback. Otherwise the older report is stale.
+5. Only a *material* change makes a new version: status, outcome, error code, media id, task kind, and each
+   output's identity, status, outcome and location. A poll repeating a callback's transition in other words
+   (another `provider_status`, extra times) is the same transition (`Effect.SAME_TRANSITION`): nothing
+   changes, so the sinks see it once. When a material change happens, the other fields fill in too.
+6. Events with a status of None (unknown event types) are informational: attached, nothing changes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from receiver.model import Event, Origin, Output, Status, Task
+from receiver.store.base import Effect
+
+_FILLED_FIELDS = ("created_at", "started_at", "updated_at", "session", "provider_status")
+_OUTPUT_MATERIAL = ("kind", "status", "outcome", "url", "urls", "storage", "error")
+
+
+def merge(current: Task | None, event: Event, now: datetime) -> tuple[Task | None, Effect]:
+    """Return the task's new state (None when the event has no task) and what the event did."""
+    task_key = event.task_key
+    if task_key is None:
+        return current, Effect.NO_TASK
+    if event.status is None:
+        return current, Effect.INFO
+    if current is None:
+        return _new_task(task_key, event, now), Effect.APPLIED
+
+    if event.status.rank < current.status.rank:
+        return current, Effect.STALE
+    disagreeing_terminal = (
+        event.status is Status.FINISHED and current.status is Status.FINISHED and event.outcome != current.outcome
+    )
+    if disagreeing_terminal and not _terminal_report_wins(current, event):
+        return current, Effect.STALE
+    candidate = _advance(current, event, now)
+
+    if _material(candidate) == _material(current):
+        return current, Effect.SAME_TRANSITION
+    return candidate.model_copy(update={"version": current.version + 1}), Effect.APPLIED
+
+
+def _terminal_report_wins(current: Task, event: Event) -> bool:
+    event_time = event.provider_time or event.received_at
+    task_time = current.provider_time or current.changed_at
+    if event_time != task_time:
+        return event_time > task_time
+    return event.origin is Origin.POLL and current.last_origin is not Origin.POLL
+
+
+def _new_task(task_key: str, event: Event, now: datetime) -> Task:
+    assert event.status is not None
+    return Task(
+        provider=event.provider,
+        task_id=task_key,
+        source=event.source,
+        dialect=event.dialect,
+        task_kind=event.task_kind,
+        media_id=event.media_id,
+        status=event.status,
+        outcome=event.outcome,
+        provider_status=event.provider_status,
+        error=event.error,
+        created_at=event.created_at,
+        started_at=event.started_at,
+        updated_at=event.updated_at,
+        finished_at=event.finished_at if event.status is Status.FINISHED else None,
+        outputs=_merge_outputs([], event.outputs),
+        session=event.session,
+        version=1,
+        last_event_id=event.event_id,
+        last_origin=event.origin,
+        provider_time=event.provider_time or event.received_at,
+        first_seen_at=now,
+        changed_at=now,
+    )
+
+
+def _advance(current: Task, event: Event, now: datetime) -> Task:
+    assert event.status is not None
+    update: dict[str, Any] = {
+        "status": event.status,
+        "outcome": event.outcome if event.status is Status.FINISHED else current.outcome,
+        "error": event.error if event.status is Status.FINISHED or event.error else current.error,
+        "task_kind": current.task_kind or event.task_kind,
+        "media_id": current.media_id or event.media_id,
+        "outputs": _merge_outputs(current.outputs, event.outputs),
+        "last_event_id": event.event_id,
+        "last_origin": event.origin,
+        "provider_time": max(
+            filter(None, (current.provider_time, event.provider_time or event.received_at)),
+        ),
+        "changed_at": now,
+    }
+    if event.status is Status.FINISHED:
+        update["finished_at"] = event.finished_at or current.finished_at
+    for name in _FILLED_FIELDS:
+        value = getattr(event, name)
+        if value is not None:
+            update[name] = value
+    return current.model_copy(update=update)
+
+
+def _merge_outputs(existing: list[Output], incoming: list[Output]) -> list[Output]:
+    """Merge by key, keeping order of first appearance; an output's status never moves back."""
+    merged = {output.key: output for output in existing}
+    for output in incoming:
+        known = merged.get(output.key)
+        if known is not None and known.status and output.status and output.status.rank < known.status.rank:
+            continue
+        merged[output.key] = output
+    return list(merged.values())
+
+
+def _material(task: Task) -> tuple[Any, ...]:
+    outputs = tuple(
+        (output.key, *(_frozen(getattr(output, name)) for name in _OUTPUT_MATERIAL)) for output in task.outputs
+    )
+    error_code = task.error.code if task.error else None
+    return (task.status, task.outcome, error_code, task.media_id, task.task_kind, outputs)
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(value)
+    if hasattr(value, "model_dump"):
+        return tuple(sorted(value.model_dump().items()))
+    return value

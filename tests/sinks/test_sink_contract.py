@@ -155,6 +155,8 @@ class SinkContract(ABC):
         tasks = [f"task-{n}" for n in range(6)]
         post_callbacks(receiver, [legacy_callback(task, "WAITING") for task in tasks])
         self.wait_for(6, "before the outage")
+        # A consumer can see a message before vodhook has its acknowledgement: cut only once all six are settled.
+        wait_until(lambda: not self.outbox(receiver, OutboxState.PENDING), "the first six marked delivered")
         self.cut()
         try:
             post_callbacks(receiver, [legacy_callback(task, "PROCESSING") for task in tasks])

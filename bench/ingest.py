@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -107,6 +108,8 @@ def start(command: list[str], url: str, env: dict[str, str] | None = None) -> su
 
 
 def load(url: str, seconds: float, connections: int, payloads: list[str]) -> dict[str, float]:
+    """Run the load generator; its own CPU time per request goes in the result as `load_cpu_us`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(
         [sys.executable, "-m", "bench._load", url, str(seconds), str(connections)],
         input=json.dumps(payloads).encode(),
@@ -114,7 +117,32 @@ def load(url: str, seconds: float, connections: int, payloads: list[str]) -> dic
         check=True,
         cwd=HERE.parent,
     )
-    return json.loads(result.stdout)  # type: ignore[no-any-return]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    measured: dict[str, float] = json.loads(result.stdout)
+    spent = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    measured["load_cpu_us"] = spent / max(1.0, measured["ok"]) * 1e6
+    return measured
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its live children (vodhook's processing worker), from /proc.
+
+    CPU per callback is the figure that does not depend on what else the machine runs: on a shared 2-core
+    machine the load generator and the server's processes compete for the same cores, so rates alone mislead.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        pending.extend(int(child) for child in children)
+    return total
 
 
 def pending(db: Path) -> int:
@@ -131,7 +159,9 @@ def run(seconds: float, connections: int) -> None:
             url = f"http://127.0.0.1:{port}/callbacks/tencent-vod-v2"
             process = start([sys.executable, "-m", "bench._servers", kind, str(port), str(Path(tmp) / kind)], url)
             try:
+                cpu = cpu_seconds(process.pid)
                 results[kind] = load(url, seconds, connections, payloads)
+                results[kind]["cpu_us"] = (cpu_seconds(process.pid) - cpu) / max(1.0, results[kind]["ok"]) * 1e6
             finally:
                 process.terminate()
                 process.wait()
@@ -145,12 +175,14 @@ def run(seconds: float, connections: int) -> None:
         )
         try:
             db = data_dir / "vodhook.sqlite3"
+            cpu = cpu_seconds(process.pid)
             began = time.perf_counter()
             measured = load(url, seconds, connections, payloads)
             backlog_at_end = pending(db)
             while pending(db):
                 time.sleep(0.05)
             drained = time.perf_counter() - began
+            measured["cpu_us"] = (cpu_seconds(process.pid) - cpu) / max(1.0, measured["ok"]) * 1e6
             measured["backlog_at_end"] = backlog_at_end
             measured["sustained"] = measured["ok"] / drained
             results["vodhook"] = measured
@@ -160,17 +192,25 @@ def run(seconds: float, connections: int) -> None:
     bare = results["bare"]["rate"]
     naive = results["naive"]["rate"]
     print(f"ingest benchmark: {seconds:.0f} s per server, {connections} connections, legacy VOD callbacks")
-    print(f"{'server':<10}{'acked/s':>10}{'vs bare':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    print(
+        f"{'server':<10}{'acked/s':>10}{'vs bare':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+        f"{'CPU µs/cb':>11}{'load µs/cb':>12}"
+    )
     for name, result in results.items():
         print(
             f"{name:<10}{result['rate']:>10.0f}{result['rate'] / bare:>9.2f}{result['p50_ms']:>9.1f}"
-            f"{result['p99_ms']:>9.1f}{result['errors']:>8.0f}"
+            f"{result['p99_ms']:>9.1f}{result['errors']:>8.0f}{result['cpu_us']:>11.0f}{result['load_cpu_us']:>12.0f}"
         )
     vodhook = results["vodhook"]
     print(
         f"vodhook sustained (acked and processed, backlog drained): {vodhook['sustained']:.0f}/s = "
         f"{vodhook['sustained'] / bare:.2f}x bare (target >= 0.6), {vodhook['sustained'] / naive:.2f}x naive "
         f"(target >= 3); backlog when the load stopped: {vodhook['backlog_at_end']:.0f}"
+    )
+    cpu = vodhook["cpu_us"]
+    print(
+        f"CPU per callback (server processes, all cores; vodhook's includes processing it): vodhook "
+        f"{cpu / results['bare']['cpu_us']:.2f}x bare, {cpu / results['naive']['cpu_us']:.2f}x naive"
     )
 
 

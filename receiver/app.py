@@ -1,7 +1,8 @@
 """`create_app(settings)`: the receiver's routes and the lifespan that runs its background parts.
 
-The lifespan opens the store, re-drives captures a previous run left pending, and starts the processor;
-on shutdown it drains what is queued and closes the store.
+The lifespan opens the store and starts the processing: a worker process (`receiver.worker`, the default with
+SQLite) or the inline processor, either of which begins with the captures a previous run left pending; on
+shutdown it stops the processing (what is left stays pending) and closes the store.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from receiver.outbox import Forwarding
 from receiver.routes import admin, health, metrics
 from receiver.routes.callbacks import receive_callback
 from receiver.store.base import Store
+from receiver.worker import Worker
 
 log = logging.getLogger("vodhook")
 
@@ -57,6 +59,7 @@ def startup_warnings(settings: Settings) -> list[str]:
 
 
 def create_app(settings: Settings, clock: Clock | None = None, store: Store | None = None) -> Starlette:
+    own_store = store is None and clock is None
     clock = clock or SystemClock(timedelta(seconds=settings.clock_offset_s))
     store = store or open_store(settings, clock)
     forwarding = Forwarding(store, settings.sinks, clock, settings.data_dir)
@@ -64,13 +67,18 @@ def create_app(settings: Settings, clock: Clock | None = None, store: Store | No
     pipeline.listeners.append(forwarding.on_applied)
     fallback = Fallback(settings, pipeline, clock)
     fallback.attach()
+    # A worker process needs a store it can open itself: not one handed in (tests), and never a test clock.
+    worker = Worker(settings, forwarding.wake) if settings.processing_mode == "worker" and own_store else None
+    pipeline.external = worker is not None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         for warning in startup_warnings(settings):
             log.warning(warning)
         await store.open()
-        if settings.process:
+        if settings.process and worker is not None:
+            await worker.start()
+        elif settings.process:
             await pipeline.start()
         else:
             log.warning("capture-only mode: callbacks are stored and stay pending until a normal start")
@@ -81,6 +89,8 @@ def create_app(settings: Settings, clock: Clock | None = None, store: Store | No
             yield
         finally:
             await fallback.stop()
+            if worker is not None:
+                await worker.stop()
             await pipeline.stop()
             await forwarding.stop()  # after the pipeline: its last outbox rows may still go out
             await store.close()
@@ -112,6 +122,7 @@ def create_app(settings: Settings, clock: Clock | None = None, store: Store | No
     app.state.pipeline = pipeline
     app.state.forwarding = forwarding
     app.state.fallback = fallback
+    app.state.worker = worker
     app.state.metrics = metrics.FallbackMetrics()
     app.state.counters = Counter()
     return app

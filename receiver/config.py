@@ -163,6 +163,12 @@ class Settings(BaseSettings):
     process: bool = Field(
         True, description="False: capture-only mode (maintenance); captures stay pending until a normal start."
     )
+    processing: Literal["worker", "inline"] | None = Field(
+        None,
+        description='"worker": normalization and task state run in a child process, leaving this one to HTTP and'
+        ' captures (the default with SQLite); "inline": in this process (the default with PostgreSQL, where'
+        " replicas spread the work).",
+    )
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
     refusals: RefusalSettings = Field(default_factory=RefusalSettings)
     sinks: dict[str, SinkSettings] = Field(default_factory=dict, description="Where events are forwarded.")
@@ -176,6 +182,12 @@ class Settings(BaseSettings):
         defaults = {name: SourceSettings(dialect=name) for name in dialects.registry()}
         defaults[dialects.AUTO] = SourceSettings(dialect=dialects.AUTO)
         return defaults
+
+    @property
+    def processing_mode(self) -> Literal["worker", "inline"]:
+        if self.processing is not None:
+            return self.processing
+        return "worker" if self.store == "sqlite" else "inline"
 
     @property
     def sqlite_path(self) -> Path:

@@ -64,6 +64,8 @@ class Pipeline:
         sources: Mapping[str, SourceSettings],
         clock: Clock,
         route: OutboxRouter | None = None,
+        *,
+        poll_s: float | None = None,
     ) -> None:
         self.store = store
         self.sources = dict(sources)
@@ -79,28 +81,45 @@ class Pipeline:
         #: With a store several receivers share, how often an idle processor claims the pending captures
         #: whose holder's lease ran out (a receiver that died mid-way); None: never (one process per store).
         self.takeover_every_s: float | None = _TAKEOVER_EVERY_S if store.shared else None
+        #: Set in a processing worker (receiver.worker): captures arrive through the store, not the queue, so
+        #: the processor reads pending captures back every `poll_s` when it has found none.
+        self.poll_s = poll_s
+        #: False while nothing in this process processes captures (capture-only mode, or a worker process
+        #: does it): `receive` then only commits them, pending.
+        self.processing = False
+        #: True when a worker process (receiver.worker) processes this receiver's captures.
+        self.external = False
 
     # lifecycle -----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start processing, beginning with every capture a previous run left pending."""
         self._overflowed = True  # the first pass reads pending captures from the store
+        self.processing = True
         self._task = asyncio.create_task(self._run(), name="vodhook-processor")
 
     async def stop(self) -> None:
         """Finish what is queued, then stop. Whatever is left stays pending for the next start."""
         task, self._task = self._task, None
+        self.processing = False
         if task is None:
             return
-        await self.drain(timeout=10.0)
+        if self.poll_s is None:  # a worker's pending captures are in the store, not in a queue: just stop
+            with contextlib.suppress(TimeoutError):
+                await self.drain(timeout=10.0)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
     async def drain(self, timeout: float | None = None) -> None:
-        """Wait until nothing is queued or being processed (tests and benchmarks use it)."""
+        """Wait until nothing is queued or being processed (tests and benchmarks use it); when a worker
+        process does the processing, until the store holds no pending capture."""
 
         async def idle() -> None:
+            if self._task is None and self.external:
+                while await self.store.pending_captures(limit=1):
+                    await asyncio.sleep(0.01)
+                return
             while not (self._queue.empty() and self._idle.is_set() and not self._overflowed):
                 await asyncio.sleep(0.005)
 
@@ -128,7 +147,7 @@ class Pipeline:
             origin=origin,
         )
         capture_id = await self.store.capture(new)
-        if verification.accepted:
+        if verification.accepted and self.processing:
             self._enqueue(Capture(**vars(new), id=capture_id))
         return Receipt(capture_id, verification)
 
@@ -154,8 +173,8 @@ class Pipeline:
                 finally:
                     self._idle.set()
             try:
-                first = await asyncio.wait_for(self._queue.get(), self.takeover_every_s)
-            except TimeoutError:  # only with a shared store: look for captures a dead receiver left
+                first = await asyncio.wait_for(self._queue.get(), self.poll_s or self.takeover_every_s)
+            except TimeoutError:  # a worker's poll, or with a shared store: look for captures a dead receiver left
                 self._overflowed = True
                 continue
             batch = [first]

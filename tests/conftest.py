@@ -73,6 +73,10 @@ class RunningReceiver:
 
 
 def serve_in_thread(settings: Settings, clock: Clock | None = None) -> RunningReceiver:
+    """A receiver in a thread of this process. It processes inline unless the settings ask for a worker
+    process (tests/test_worker.py does; `vodhook serve` subprocesses get the default, a worker)."""
+    if settings.processing is None:
+        settings = settings.model_copy(update={"processing": "inline"})
     app = create_app(settings, clock=clock)
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

@@ -75,7 +75,7 @@ async def receive_callback(request: Request) -> Response:
     if source not in pipeline.sources:
         return JSONResponse({"error": f"unknown source {source!r}", "sources": sorted(pipeline.sources)}, 404)
     received_at = pipeline.clock.now()
-    headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in request.headers.raw}
+    headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in request.scope["headers"]}
     remote = request.client.host if request.client else None
     try:
         body = await read_limited(request, settings.max_body_bytes, settings.refusals.head_bytes)
@@ -103,8 +103,8 @@ async def receive_callback(request: Request) -> Response:
         received_at=received_at,
         remote=remote,
         method=request.method,
-        path=request.url.path,
-        query=request.url.query,
+        path=request.scope["path"],  # not request.url: building a URL costs more than the rest of the request
+        query=request.scope["query_string"].decode("latin-1"),
     )
     try:
         receipt = await pipeline.receive(raw)
@@ -115,4 +115,4 @@ async def receive_callback(request: Request) -> Response:
         request.app.state.counters["refused_signature"] += 1
         _refusal_log.refused(source, receipt.verification.reason)
         return JSONResponse({"error": "signature check failed", "reason": receipt.verification.reason}, 401)
-    return JSONResponse({"status": "accepted", "capture_id": receipt.capture_id})
+    return Response(b'{"status":"accepted","capture_id":%d}' % receipt.capture_id, media_type="application/json")

@@ -1,0 +1,111 @@
+"""The processing worker process: captures committed by the server are processed in a child process, which the
+server restarts when it dies and which never outlives the server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from receiver.config import load_settings
+from tests.conftest import RunningReceiver, serve_in_thread
+from tests.test_crash_recovery import vodhook_process
+from tests.test_receiver_http import TASK, procedure, transcode_subtask
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")  # a zombie is gone
+
+
+@pytest.fixture
+def worker_receiver(tmp_path: Path) -> Iterator[RunningReceiver]:
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        processing="worker",
+        sinks={"file": {"type": "jsonl", "path": str(tmp_path / "out.jsonl"), "poll_s": 30.0}},
+    )
+    running = serve_in_thread(settings)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def task_of(receiver: RunningReceiver, task_id: str = TASK) -> httpx.Response:
+    with receiver.client() as client:
+        return client.get(f"/api/tasks/tencent-vod/{task_id}")
+
+
+def test_the_worker_process_normalizes_tracks_and_forwards(worker_receiver: RunningReceiver, tmp_path: Path) -> None:
+    worker = worker_receiver.app.state.worker
+    assert worker is not None and worker.alive
+    assert worker_receiver.app.state.pipeline.external
+    with worker_receiver.client() as client:
+        for status in ("PROCESSING", "FINISH"):
+            answer = client.post(
+                "/callbacks/tencent-vod-v2", content=procedure(status, [transcode_subtask(20, "SUCCESS")])
+            )
+            assert answer.status_code == 200
+    worker_receiver.drain()  # with a worker: until the store holds no pending capture
+    found = task_of(worker_receiver)
+    assert found.status_code == 200
+    task = found.json()["task"]
+    assert (task["status"], task["outcome"], task["version"]) == ("finished", "success", 2)
+
+    # The sink polls only every 30 s: a prompt message shows the worker woke the server's dispatcher.
+    def forwarded() -> list[dict[str, object]]:
+        out = tmp_path / "out.jsonl"
+        return [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+
+    wait_for(lambda: len(forwarded()) == 2, "two forwarded messages", timeout_s=20.0)
+    assert [message["version"] for message in forwarded()] == [1, 2]
+
+
+def test_a_worker_that_dies_is_restarted_and_loses_nothing(worker_receiver: RunningReceiver) -> None:
+    worker = worker_receiver.app.state.worker
+    first = worker.pid
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: worker.restarts == 1 and worker.alive, "a restarted worker")
+    assert worker.pid != first
+    with worker_receiver.client() as client:
+        assert client.post("/callbacks/tencent-vod-v2", content=procedure("FINISH")).status_code == 200
+    worker_receiver.drain()
+    assert task_of(worker_receiver).json()["task"]["status"] == "finished"
+
+
+def test_stopping_the_server_stops_its_worker(tmp_path: Path) -> None:
+    running = serve_in_thread(load_settings(data_dir=tmp_path / "data", processing="worker"))
+    pid = running.app.state.worker.pid
+    assert alive(pid)
+    running.stop()
+    wait_for(lambda: not alive(pid), "the worker to exit with the server", timeout_s=30.0)
+
+
+def test_a_sigkilled_server_leaves_no_worker_behind(tmp_path: Path) -> None:
+    """`vodhook serve` (a worker by default with SQLite) is killed: its worker notices and exits."""
+    with vodhook_process(tmp_path / "data") as url:
+        answer = httpx.post(f"{url}/callbacks/tencent-vod-v2", content=procedure("FINISH"), timeout=10)
+        assert answer.status_code == 200
+        health = httpx.get(f"{url}/readyz", timeout=10).json()
+        worker_pid = health["worker_pid"]
+        assert alive(worker_pid)
+    wait_for(lambda: not alive(worker_pid), "the orphaned worker to exit", timeout_s=30.0)

@@ -723,10 +723,12 @@ class PostgresStore(Store):
 
     async def take_tokens(self, bucket: str, rate: float, burst: float, n: float = 1.0) -> float:
         check_bucket(rate, burst, n)
-        now = self.clock.now().timestamp()
         cost = n / rate
 
         async def work(conn: Conn) -> float:
+            # The clock is read once a connection is ours (not before waiting for the pool), so a reservation
+            # is never made in the past, where the bucket may still have room.
+            now = self.clock.now().timestamp()
             cursor = await conn.execute(
                 "INSERT INTO rate_buckets (name, tat) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET"
                 " tat = greatest(rate_buckets.tat, %s) + %s RETURNING tat",

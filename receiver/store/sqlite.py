@@ -9,6 +9,7 @@ with the same durability as committing each one alone. A write's caller is woken
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import queue
 import sqlite3
@@ -57,12 +58,16 @@ _BATCH_MAX = 512
 
 
 def to_text(when: datetime) -> str:
-    """Sortable UTC text for a datetime (fixed width, so string order is time order)."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Sortable UTC text for a datetime, `2024-01-31T08:00:00.000000Z` (fixed width, so string order is time
+    order). isoformat rather than strftime: the same text at a fraction of the cost, on every stored row."""
+    utc = when if when.tzinfo is UTC else when.astimezone(UTC)
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def from_text(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    """The datetime `to_text` wrote (fromisoformat reads the "Z"; strptime costs fifty times more)."""
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def migrations(kind: str) -> list[tuple[int, str]]:
@@ -169,6 +174,8 @@ class SqliteStore(Store):
         self.clock = clock or SystemClock()
         self.refusals = refusals or RefusalSettings()
         self._writer: _Writer | None = None
+        self._captures_waiting: list[tuple[NewCapture, asyncio.Future[int]]] = []
+        self._capture_flusher: asyncio.Task[None] | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -265,7 +272,39 @@ class SqliteStore(Store):
     # writes --------------------------------------------------------------------------------------------
 
     async def capture(self, capture: NewCapture) -> int:
-        return await self._write(lambda conn: self._insert_capture(conn, capture))
+        """Commit one capture, group-committed with every other capture that arrives meanwhile.
+
+        Captures wait on the event loop, not in the writer's queue: all those that arrive while a commit is
+        in flight go to the writer as one job, so a burst costs one hand-off to the writer thread and one
+        wake-up of the event loop per commit rather than one of each per callback (under load, those
+        hand-offs, each fighting for the GIL, cost more than the inserts).
+        """
+        waiting: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._captures_waiting.append((capture, waiting))
+        if self._capture_flusher is None or self._capture_flusher.done():
+            self._capture_flusher = asyncio.create_task(self._flush_captures(), name="vodhook-capture-commit")
+        return await waiting
+
+    async def _flush_captures(self) -> None:
+        """Commit the waiting captures batch after batch, until none are waiting."""
+        while self._captures_waiting:
+            batch = [(capture, waiting) for capture, waiting in self._captures_waiting if not waiting.cancelled()]
+            self._captures_waiting = []
+            if not batch:
+                continue
+            try:
+                ids = await self._write(functools.partial(self._insert_captures, [capture for capture, _ in batch]))
+            except Exception as exc:
+                for _, waiting in batch:
+                    if not waiting.done():
+                        waiting.set_exception(exc)
+                continue
+            for (_, waiting), capture_id in zip(batch, ids, strict=True):
+                if not waiting.done():
+                    waiting.set_result(capture_id)
+
+    def _insert_captures(self, captures: Sequence[NewCapture], conn: sqlite3.Connection) -> list[int]:
+        return [self._insert_capture(conn, capture) for capture in captures]
 
     def _insert_capture(self, conn: sqlite3.Connection, capture: NewCapture) -> int:
         state = CaptureState.REFUSED if capture.refused else CaptureState.PENDING
@@ -610,10 +649,13 @@ class SqliteStore(Store):
 
     async def take_tokens(self, bucket: str, rate: float, burst: float, n: float = 1.0) -> float:
         check_bucket(rate, burst, n)
-        now = self.clock.now().timestamp()
         cost = n / rate
 
         def work(conn: sqlite3.Connection) -> float:
+            # Read the clock inside the write transaction (other processes' reservations are serialized by its
+            # lock): a time read before waiting for the lock would reserve in the past, where the bucket may
+            # still have room, and hand out more than the rate.
+            now = self.clock.now().timestamp()
             row = conn.execute(
                 "INSERT INTO rate_buckets (name, tat) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET"
                 " tat = max(rate_buckets.tat, ?) + ? RETURNING tat",

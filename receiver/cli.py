@@ -8,14 +8,18 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from receiver.clock import Clock, SystemClock
 from receiver.config import ConfigError, Settings, load_settings
 from receiver.emulator.cli import emulate
 from receiver.model import Event
 from receiver.store.base import CaptureFilter, CaptureState, EventFilter, NewerSchema, Store
+
+if TYPE_CHECKING:
+    from receiver.fallback.reconcile import Summary
 
 T = TypeVar("T")
 
@@ -145,7 +149,7 @@ def events_show(ctx: click.Context, event_id: str, as_json: bool) -> None:
 
 @main.group()
 def tasks() -> None:
-    """Task states."""
+    """Task states, and the tasks the fallback tracks."""
 
 
 @tasks.command("show")
@@ -179,6 +183,153 @@ def tasks_show(ctx: click.Context, provider: str, task_id: str, as_json: bool) -
             click.echo(f"  output {output.key}: {output.status or '-'} {output.outcome or ''} {output.url or ''}")
     for item in timeline:
         click.echo(_event_line(item))
+
+
+# the fallback: tracked tasks, reconcile (receiver/fallback/ does the work) ---------------------------------
+
+
+def _clock(settings: Settings) -> Clock:
+    """The receiver's clock, with its configured offset (as `serve` reads it)."""
+    from datetime import timedelta
+
+    return SystemClock(timedelta(seconds=settings.clock_offset_s))
+
+
+@tasks.command("track")
+@click.argument("source")
+@click.argument("task_id")
+@click.option(
+    "--deadline", type=click.FloatRange(min=0), metavar="SECONDS",
+    help="Overdue this long after --created-at (or now); default: the configured deadline.",
+)
+@click.option(
+    "--created-at", metavar="TIME",
+    help="The provider's creation time (ISO-8601 or unix seconds); the retention guard.",
+)
+@click.option("--kind", "task_kind", help="Task kind (transcode, procedure, ...): picks its configured deadline.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def tasks_track(
+    ctx: click.Context,
+    source: str,
+    task_id: str,
+    deadline: float | None,
+    created_at: str | None,
+    task_kind: str | None,
+    as_json: bool,
+) -> None:
+    """Have the fallback watch a task (as POST /api/tasks): queried once overdue, until terminal or lost."""
+    from pydantic import ValidationError
+
+    from receiver.fallback.api import Registration, RegistrationError, register, source_provider, tracked_json
+    from receiver.fallback.tracking import Tracker
+
+    settings = _settings(ctx)
+    try:
+        source_provider(settings, source)
+    except RegistrationError as exc:
+        raise click.BadParameter(str(exc), param_hint="SOURCE") from exc
+    try:
+        body = Registration(
+            source=source, task_id=task_id, deadline_s=deadline, created_at=_time_option(created_at, "--created-at"),
+            task_kind=task_kind,
+        )
+    except ValidationError as exc:
+        raise click.UsageError(f"invalid task registration: {exc}") from exc
+    saved = _with_store(
+        settings, lambda store: register(Tracker(store, settings.fallback, _clock(settings)), settings, body)
+    )
+    if as_json:
+        _print_json(tracked_json(saved))
+    elif saved.state.value == "open":
+        click.echo(
+            f"tracking {saved.provider} {saved.task_id} (source {saved.source}): overdue at"
+            f" {saved.deadline:%Y-%m-%d %H:%M:%S}Z"
+        )
+    else:
+        click.echo(f"{saved.provider} {saved.task_id} is already {saved.state.value}: left as it is")
+
+
+@tasks.command("list")
+@click.option("--overdue", is_flag=True, help="Open tasks past their deadline.")
+@click.option("--lost", is_flag=True, help="Tasks the provider no longer knows (past its retention window).")
+@click.option("--state", type=click.Choice(["open", "done", "recovered", "lost"]))
+@click.option("--source")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def tasks_list(
+    ctx: click.Context, overdue: bool, lost: bool, state: str | None, source: str | None, limit: int, as_json: bool
+) -> None:
+    """The tasks the fallback tracks, oldest deadline first."""
+    from receiver.fallback.api import list_filter, tracked_json
+    from receiver.store.base import TrackState
+
+    if overdue + lost + (state is not None) > 1:
+        raise click.UsageError("give one of --overdue, --lost, --state")
+    settings = _settings(ctx)
+    wanted = TrackState.LOST if lost else TrackState(state) if state else None
+    filt = list_filter(_clock(settings).now(), state=wanted, overdue=overdue, source=source, limit=limit)
+    found = _with_store(settings, lambda store: store.list_tracked(filt))
+    if as_json:
+        _print_json([tracked_json(task) for task in found])
+        return
+    for task in found:
+        click.echo(
+            f"{task.state.value:<9} {task.deadline:%Y-%m-%d %H:%M:%S}  {task.provider:<11} {task.task_id:<40}"
+            f" {task.source:<16} {task.via:<5} {task.attempts:>3} queries  {task.last_error or ''}".rstrip()
+        )
+
+
+@main.command()
+@click.option(
+    "--since", metavar="TIME",
+    help="Look back to this time (ISO-8601 or unix seconds): sweep from it, and query every open task created"
+    " or tracked since then, whatever its next check.",
+)
+@click.option("--source", help="Only this source.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def reconcile(ctx: click.Context, since: str | None, source: str | None, as_json: bool) -> None:
+    """One fallback pass now: sweep the providers' listings, query the overdue tasks (beside a server or not)."""
+    from receiver.fallback import reconcile as reconciling
+    from receiver.fallback.api import RegistrationError
+
+    settings = _settings(ctx)
+    since_at = _time_option(since, "--since")
+    try:
+        reconciling.reconcile_settings(settings, source)
+    except RegistrationError as exc:
+        raise click.BadParameter(str(exc), param_hint="--source") from exc
+    except reconciling.NothingToReconcile as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        summary = _with_store(
+            settings,
+            lambda store: reconciling.reconcile(settings, store, _clock(settings), since=since_at, source=source),
+        )
+    except ValueError as exc:  # a fallback source whose dialect cannot be queried, or that [sources] lacks
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        _print_json(summary.as_json())
+    else:
+        _print_summary(summary)
+    if summary.failed:
+        ctx.exit(1)  # not a provider's answer: a bug or a broken store; the log has the traceback
+
+
+def _print_summary(summary: Summary) -> None:
+    click.echo(
+        f"reconcile {', '.join(summary.sources)}: {summary.queries} queries, {summary.discovered} discovered;"
+        f" {summary.checked} tasks queried: {summary.recovered} recovered, {summary.lost} lost,"
+        f" {summary.still_open} still open"
+    )
+    if summary.deferred:
+        click.echo(f"{summary.deferred} due tasks left to the running scheduler ({summary.leader})")
+    if summary.skipped or summary.closed:
+        click.echo(f"{summary.skipped + summary.closed} tasks closed or checked meanwhile by somebody else")
+    for error in summary.errors:
+        click.echo(f"error: {error}", err=True)
 
 
 @main.group()

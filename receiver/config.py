@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from receiver import dialects
@@ -34,6 +35,11 @@ class SourceSettings(BaseModel):
     keys: list[str] = Field(default_factory=list, description="Signature keys; several for rotation.")
     public_url: str | None = Field(None, description="The URL the provider calls (Alibaba signs it).")
     tolerance_s: float = Field(300.0, ge=0, description="Allowed clock skew for signed timestamps.")
+    confirm: bool = Field(
+        False,
+        description="Hold each terminal callback until a query of the provider confirms it (needs the source's"
+        " [fallback.sources.<name>] credentials): for those who cannot trust an unsigned body.",
+    )
 
     @field_validator("dialect")
     @classmethod
@@ -124,8 +130,10 @@ class FallbackSourceSettings(BaseModel):
     region: str | None = None
     deadline_s: float | None = Field(None, gt=0, description="This source's deadline; default fallback.deadline_s.")
     deadlines: dict[str, float] = Field(default_factory=dict, description="Per task kind (transcode, ...), s.")
-    rate_per_s: float | None = Field(None, gt=0, description="Query budget; default the provider's published one.")
-    burst: float | None = Field(None, ge=1, description="Token-bucket size; default one second's (legacy: 10).")
+    rate_per_s: float | None = Field(
+        None, gt=0, description="Query budget; default 90 % of the provider's published one."
+    )
+    burst: float | None = Field(None, ge=1, description="Token-bucket size; default 1.")
     sweep: bool = Field(True, description="List the provider's tasks to find those we never heard of.")
     pull: bool = Field(False, description="Reliable-callback mode: pull events (PullEvent(s)) and confirm them.")
 
@@ -183,6 +191,32 @@ class Settings(BaseSettings):
         defaults[dialects.AUTO] = SourceSettings(dialect=dialects.AUTO)
         return defaults
 
+    @model_validator(mode="after")
+    def _confirmable(self) -> Settings:
+        """`confirm` works through the fallback's queries: the source needs its credentials, and the fallback on.
+
+        Why a source setting that leans on the fallback: none of the four providers signs a callback's body
+        (a signature proves who sent it and when, not what it says), so the only way to believe a terminal
+        callback without trusting its body is to ask the provider, with the query client, token bucket and
+        scheduler lease the fallback already has: a held callback's task is simply a tracked task due now.
+        """
+        for name, source in self.sources.items():
+            if not source.confirm:
+                continue
+            if name not in self.fallback.sources:
+                problem = (
+                    f"confirming callbacks queries the provider, so source {name!r} needs its credentials under"
+                    f" [fallback.sources.{name}] (secret_id, secret_key)"
+                )
+            elif not self.fallback.enabled:
+                problem = "confirming callbacks needs the fallback's queries: set fallback.enabled = true"
+            elif source.dialect == dialects.AUTO:
+                problem = f"a source that confirms must name its dialect (the provider to ask), not {dialects.AUTO!r}"
+            else:
+                continue
+            raise _setting_error(("sources", name, "confirm"), problem, source.confirm)
+        return self
+
     @property
     def processing_mode(self) -> Literal["worker", "inline"]:
         if self.processing is not None:
@@ -203,6 +237,13 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings
+
+
+def _setting_error(loc: tuple[str, ...], problem: str, value: Any) -> ValidationError:
+    """A validation error located at `loc`, so `describe_validation_error` names that key (a model validator's
+    own errors would sit at the top level)."""
+    detail = InitErrorDetails(type=PydanticCustomError("value_error", problem), loc=loc, input=value)
+    return ValidationError.from_exception_data("Settings", [detail])
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -213,10 +213,16 @@ class Pipeline:
 
     def process(self, capture: Capture, document: Any = None) -> Processed:
         """Decode (unless `document` is given) and normalize one capture; any failure to identify it
-        becomes its quarantine error, and so does a dialect bug, visibly, rather than losing the capture."""
+        becomes its quarantine error, and so does a dialect bug, visibly, rather than losing the capture.
+
+        A callback of a source with `confirm` is processed holding (`Processed.hold`): the store keeps its
+        terminal events back until the provider confirms them. Only callbacks: query answers and pulled events
+        are the provider's own word, fetched by us, and a replay is the operator's own doing."""
+        source = self.sources.get(capture.source)
+        hold = capture.origin is Origin.CALLBACK and source is not None and source.confirm
         try:
             if document is None:
-                dialect, document = _decode(capture, self.sources.get(capture.source))
+                dialect, document = _decode(capture, source)
             else:
                 dialect = dialects.get(capture.dialect)
             events = dialect.normalize(document, _context(capture))
@@ -225,7 +231,7 @@ class Pipeline:
         except Exception as exc:
             log.exception("normalizing capture %d raised", capture.id)
             return Processed(capture.id, error=f"internal error while normalizing: {type(exc).__name__}: {exc}")
-        return Processed(capture.id, events=events)
+        return Processed(capture.id, events=events, hold=hold)
 
     # other ways in -------------------------------------------------------------------------------------
 

@@ -17,15 +17,21 @@ The rules, applied by `merge` to a task's current state and one new event:
    (another `provider_status`, extra times) is the same transition (`Effect.SAME_TRANSITION`): nothing
    changes, so the sinks see it once. When a material change happens, the other fields fill in too.
 6. Events with a status of None (unknown event types) are informational: attached, nothing changes.
+
+Confirmation (a source with `confirm`, for users who cannot trust an unsigned body): a callback that would
+finish its task (rule 2 or 4 says it wins) is *held* (`holds`): stored, changing nothing, until a report we
+can trust about the same task (a query answer, origin=poll, or a pulled event) is applied. `judge_held` then
+compares what the callback claimed with the task's state after that report.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from receiver.model import Event, Origin, Output, Status, Task
-from receiver.store.base import Effect
+from receiver.model import Event, Origin, Outcome, Output, Status, Task
+from receiver.store.base import Confirmation, Effect
 
 _FILLED_FIELDS = ("created_at", "started_at", "updated_at", "session", "provider_status")
 _OUTPUT_MATERIAL = ("kind", "status", "outcome", "url", "urls", "storage", "error")
@@ -141,3 +147,81 @@ def _frozen(value: Any) -> Any:
     if hasattr(value, "model_dump"):
         return tuple(sorted(value.model_dump().items()))
     return value
+
+
+# confirmation --------------------------------------------------------------------------------------------
+
+#: Origins whose reports can settle a held callback: our own query of the provider, and its reliable queue.
+TRUSTED_REPORTS = frozenset({Origin.POLL, Origin.PULL})
+
+
+def holds(event: Event, effect: Effect) -> bool:
+    """Whether a holding result keeps `event` back: it would make its task finished (or finish it anew, with
+    another outcome). A terminal callback that repeats what the task already holds changes nothing and
+    forwards nothing, so there is nothing to hold; an event with no task id (a media event) names nothing
+    the provider's task query could confirm, so it passes as before."""
+    return effect is Effect.APPLIED and event.status is Status.FINISHED and event.task_id is not None
+
+
+def judge_held(held: Event, task: Task | None, report: Event) -> tuple[Effect, str | None]:
+    """What a trusted `report` (see `TRUSTED_REPORTS`) makes of a `held` callback of the same task, `task`
+    being the task's state with the report applied: (effect, reason).
+
+    CONFIRMED when the task is finished with the outcome the callback claimed. Only a query answer can refute
+    it (UNCONFIRMED, with the reason), and only one asked for after the callback arrived (a query answer's
+    `received_at` is when we asked): an answer to an earlier question may predate the finish, and a pulled
+    event may be an older one still in the queue. Anything else leaves it HELD.
+    """
+    if task is not None and task.status is Status.FINISHED and task.outcome == held.outcome:
+        return Effect.CONFIRMED, None
+    if report.origin is not Origin.POLL or held.received_at > report.received_at:
+        return Effect.HELD, None
+    return Effect.UNCONFIRMED, unconfirmed_reason(held, _described(task, report))
+
+
+def judge_all(
+    held: Sequence[tuple[Event, int | None]],
+    reapplied: Sequence[tuple[Event, int | None]],
+    task: Task | None,
+    report: Event,
+) -> tuple[list[Confirmation], int]:
+    """Judge a task's held callbacks (event, capture id) after `report`; return the verdicts and how many stay
+    held. `reapplied` are events of the report that were held with the very same content (same `event_id`):
+    the report merged them itself, so they can only be confirmed."""
+    verdicts: list[Confirmation] = []
+    for event, capture_id in reapplied:
+        same_task = event.provider is report.provider and event.task_key == report.task_key
+        if same_task and judge_held(event, task, report)[0] is Effect.CONFIRMED:
+            verdicts.append(Confirmation(event.event_id, capture_id, Effect.CONFIRMED))
+    still_held = 0
+    for event, capture_id in held:
+        effect, reason = judge_held(event, task, report)
+        if effect is Effect.HELD:
+            still_held += 1
+        else:
+            verdicts.append(Confirmation(event.event_id, capture_id, effect, reason))
+    return verdicts, still_held
+
+
+def unconfirmed_reason(held: Event, said: str) -> str:
+    """The refusal reason of a held callback the provider did not confirm: the task, the claim, the answer."""
+    claimed = _status_text(held.status, held.outcome, held.provider_status)
+    return (
+        f"not confirmed by the provider: task {held.task_key} ({held.provider.value}): the callback says"
+        f" {claimed}, the provider says {said}"
+    )
+
+
+def _described(task: Task | None, report: Event) -> str:
+    if task is None:
+        return _status_text(report.status, report.outcome, report.provider_status)
+    return _status_text(task.status, task.outcome, task.provider_status)
+
+
+def _status_text(status: Status | None, outcome: Outcome | None, provider_status: str | None) -> str:
+    text = status.value if status else "no status"
+    if outcome is not None:
+        text += f"/{outcome.value}"
+    if provider_status:
+        text += f" ({provider_status})"
+    return text

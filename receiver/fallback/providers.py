@@ -3,24 +3,36 @@
 Retention windows and published query limits come from shared/providers/*.md: legacy VOD keeps tasks 72 h and
 allows 100 queries/min; VOD 3.0 keeps 3 days and MPS 7 days, both 100 queries/s; Alibaba VOD keeps a year
 and allows 15 queries/s.
+
+The default bucket (`rate_per_s`, `burst`) is 90 % of the published rate with a burst of 1. A token bucket
+lets `burst + rate * W` requests into any window of W seconds, and a provider counts its limit over a window
+(the emulator: a sliding one): the published rate with a burst of a second's worth let twice the limit into
+one second, and the answers were rate-limit errors. At 90 % and no burst every window stays under the limit,
+with room for a request that goes out a little late.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from receiver.config import FallbackSourceSettings
 from receiver.dialects.aliyun_vod.client import AliyunVodClient
+from receiver.dialects.aliyun_vod.normalize import transcode_task_id, video_of_task
 from receiver.dialects.tencent_mps.client import MpsClient
 from receiver.dialects.tencent_vod_v2.client import LegacyVodClient
 from receiver.dialects.tencent_vod_v3.client import VodV3Client
 from receiver.model import Provider
 from receiver.signing import Credential
+from receiver.signing.query import ProviderError
 
 DAY_S = 86400.0
+HEADROOM = 0.9  # share of the published query rate the default bucket spends
+LEGACY_REWIND = 100  # tasks a legacy sweep steps back from where the last one ended (one GetTaskList page)
+VIDEO_LIST_CAP = 5000  # GetVideoList returns the first 5000 videos of a filter; the next sweep moves its start
 
 
 @dataclass(frozen=True)
@@ -37,8 +49,11 @@ class Answer:
 
 @dataclass(frozen=True)
 class ListedTask:
+    """A task (or, with `parent`, a container of tasks) a listing page names."""
+
     task_id: str
     created_at: datetime | None
+    parent: str | None = None  # set: its tasks need one more listing call (Alibaba: a video's ListTranscodeTask)
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,13 @@ class Pulled:
     document: Any
 
 
+async def _unpaced() -> None:
+    """The default `pace`: an adapter not wired to a bucket does not wait."""
+
+
+Pace = Callable[[], Awaitable[None]]
+
+
 class ProviderApi(Protocol):
     provider: Provider
     retention_s: float
@@ -60,13 +82,22 @@ class ProviderApi(Protocol):
     burst: float
     can_list: bool
     can_pull: bool
+    pace: Pace  # awaited before every request beyond the first of one `query` (the account's bucket)
 
     async def query(self, task_id: str) -> Answer: ...
 
+    def start_token(self, since: datetime) -> str | None:
+        """The listing position of the tasks created since `since` (None: the start of the listing)."""
+        ...
+
     async def list_page(self, token: str | None) -> Page: ...
 
-    def resume_token(self, token: str | None, page: Page) -> str | None:
-        """Where the next sweep starts after the last page (new tasks come after it)."""
+    async def list_children(self, parent: str) -> list[ListedTask]:
+        """The tasks of a listed container (`ListedTask.parent`); one request, paid by the caller."""
+        ...
+
+    def resume_token(self, token: str | None, page: Page, newest: datetime | None) -> str | None:
+        """Where the next sweep starts after the last page (`newest`: the newest creation the sweep listed)."""
         ...
 
     async def pull(self) -> tuple[Answer, list[Pulled]]: ...
@@ -85,12 +116,40 @@ def _unix(value: Any) -> datetime | None:
 
 
 def _iso(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not value or value.startswith("0000"):
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _iso_text(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _split(token: str | None) -> tuple[str | None, str | None]:
+    """A time-filtered listing position `<since>|<page position>`: (since or None, position or None)."""
+    if token and "|" not in token:  # a bare page position (a cursor kept before positions carried a time)
+        return None, token
+    since, _, position = (token or "").partition("|")
+    return since or None, position or None
+
+
+def _join(since: str | None, position: str | None) -> str | None:
+    if not since and not position:
+        return None
+    return f"{since or ''}|{position or ''}"
+
+
+def _resume_by_time(token: str | None, newest: datetime | None) -> str | None:
+    """Start the next sweep at the newest creation listed (inclusive: the sweep skips tasks it tracks), or
+    where this one started when it listed nothing."""
+    if newest is not None:
+        return _join(_iso_text(newest), None)
+    since, _ = _split(token)
+    return _join(since, None)
 
 
 class LegacyApi:
@@ -98,8 +157,8 @@ class LegacyApi:
 
     provider = Provider.TENCENT_VOD
     retention_s = 72 * 3600.0
-    rate_per_s = 100 / 60.0
-    burst = 10.0
+    rate_per_s = HEADROOM * 100 / 60.0
+    burst = 1.0
     can_list = True
     can_pull = True
 
@@ -107,9 +166,13 @@ class LegacyApi:
         self.client = LegacyVodClient(
             Credential(settings.secret_id, settings.secret_key), endpoint=settings.endpoint, region=settings.region
         )
+        self.pace: Pace = _unpaced
 
     async def query(self, task_id: str) -> Answer:
         return Answer("GetTaskInfo", await self.client.get_task_info(task_id))
+
+    def start_token(self, since: datetime) -> str | None:
+        return None  # GetTaskList documents no time filter: walk its (72 h) listing from the start
 
     async def list_page(self, token: str | None) -> Page:
         answer = await self.client.get_task_list(next_cursor=token or None, size=100)
@@ -120,8 +183,15 @@ class LegacyApi:
         following = str(data.get("next") or "")
         return Page(tasks, following or None)
 
-    def resume_token(self, token: str | None, page: Page) -> str | None:
-        return str(int(token or 0) + len(page.tasks))
+    async def list_children(self, parent: str) -> list[ListedTask]:
+        raise RuntimeError("tencent-vod-v2's task listing names tasks, not containers")
+
+    def resume_token(self, token: str | None, page: Page, newest: datetime | None) -> str | None:
+        # `next` is an offset into the 72 h listing, and the listing's head expires: N tasks leaving the window
+        # between two sweeps would hide the first N new ones from an offset kept as is. Rewinding a page
+        # re-reads up to LEGACY_REWIND known tasks (skipped) instead; more expiring between two sweeps still
+        # could hide some.
+        return str(max(0, int(token or 0) + len(page.tasks) - LEGACY_REWIND))
 
     async def pull(self) -> tuple[Answer, list[Pulled]]:
         answer = await self.client.pull_event()
@@ -135,20 +205,22 @@ class LegacyApi:
         await self.client.aclose()
 
 
-def _tc3_page(document: dict[str, Any]) -> Page:
+def _tc3_page(document: dict[str, Any], since: str | None) -> Page:
     answer = document.get("Response") or {}
     items = [i for i in (answer.get("TaskSet") or []) if isinstance(i, dict) and i.get("TaskId")]
     tasks = [ListedTask(str(i["TaskId"]), _iso(i.get("CreateTime"))) for i in items]
-    return Page(tasks, str(answer.get("ScrollToken") or "") or None)
+    scroll = str(answer.get("ScrollToken") or "")
+    return Page(tasks, _join(since, scroll) if scroll else None)
 
 
 class VodV3Api:
-    """Tencent VOD API 3.0: DescribeTaskDetail, DescribeTasks (ScrollToken), PullEvents/ConfirmEvents."""
+    """Tencent VOD API 3.0: DescribeTaskDetail, DescribeTasks (CreateTime.After, oldest first, ScrollToken),
+    PullEvents/ConfirmEvents."""
 
     provider = Provider.TENCENT_VOD
     retention_s = 3 * DAY_S
-    rate_per_s = 100.0
-    burst = 100.0
+    rate_per_s = HEADROOM * 100.0
+    burst = 1.0
     can_list = True
     can_pull = True
 
@@ -156,15 +228,26 @@ class VodV3Api:
         self.client = VodV3Client(
             Credential(settings.secret_id, settings.secret_key), endpoint=settings.endpoint, region=settings.region
         )
+        self.pace: Pace = _unpaced
 
     async def query(self, task_id: str) -> Answer:
         return Answer("DescribeTaskDetail", await self.client.describe_task_detail(task_id))
 
-    async def list_page(self, token: str | None) -> Page:
-        return _tc3_page(await self.client.describe_tasks(limit=100, scroll_token=token, sort_ascending=True))
+    def start_token(self, since: datetime) -> str | None:
+        return _join(_iso_text(since), None)
 
-    def resume_token(self, token: str | None, page: Page) -> str | None:
-        return None  # a ScrollToken names a task id; walk the whole (3-day) listing again next time
+    async def list_page(self, token: str | None) -> Page:
+        since, scroll = _split(token)
+        answer = await self.client.describe_tasks(
+            created_after=since, limit=100, scroll_token=scroll, sort_ascending=True
+        )
+        return _tc3_page(answer, since)
+
+    async def list_children(self, parent: str) -> list[ListedTask]:
+        raise RuntimeError("tencent-vod-v3's task listing names tasks, not containers")
+
+    def resume_token(self, token: str | None, page: Page, newest: datetime | None) -> str | None:
+        return _resume_by_time(token, newest)
 
     async def pull(self) -> tuple[Answer, list[Pulled]]:
         answer = await self.client.pull_events()
@@ -181,12 +264,12 @@ class VodV3Api:
 
 
 class MpsApi:
-    """Tencent MPS: DescribeTaskDetail, DescribeTasks (newest first, ScrollToken). No pull mode."""
+    """Tencent MPS: DescribeTaskDetail, DescribeTasks (StartTime, newest first, ScrollToken). No pull mode."""
 
     provider = Provider.TENCENT_MPS
     retention_s = 7 * DAY_S
-    rate_per_s = 100.0
-    burst = 100.0
+    rate_per_s = HEADROOM * 100.0
+    burst = 1.0
     can_list = True
     can_pull = False
 
@@ -194,15 +277,23 @@ class MpsApi:
         self.client = MpsClient(
             Credential(settings.secret_id, settings.secret_key), endpoint=settings.endpoint, region=settings.region
         )
+        self.pace: Pace = _unpaced
 
     async def query(self, task_id: str) -> Answer:
         return Answer("DescribeTaskDetail", await self.client.describe_task_detail(task_id))
 
-    async def list_page(self, token: str | None) -> Page:
-        return _tc3_page(await self.client.describe_tasks(limit=100, scroll_token=token))
+    def start_token(self, since: datetime) -> str | None:
+        return _join(_iso_text(since), None)
 
-    def resume_token(self, token: str | None, page: Page) -> str | None:
-        return None
+    async def list_page(self, token: str | None) -> Page:
+        since, scroll = _split(token)
+        return _tc3_page(await self.client.describe_tasks(start_time=since, limit=100, scroll_token=scroll), since)
+
+    async def list_children(self, parent: str) -> list[ListedTask]:
+        raise RuntimeError("tencent-mps's task listing names tasks, not containers")
+
+    def resume_token(self, token: str | None, page: Page, newest: datetime | None) -> str | None:
+        return _resume_by_time(token, newest)
 
     async def pull(self) -> tuple[Answer, list[Pulled]]:
         raise RuntimeError("tencent-mps has no reliable-callback (pull) mode")
@@ -214,15 +305,21 @@ class MpsApi:
         await self.client.aclose()
 
 
+VIDEO_PAGE = 100  # GetVideoList's largest page
+TASK_PAGE = 50  # ListTranscodeTask's largest page
+
+
 class AliyunApi:
-    """Alibaba Cloud VOD: GetTranscodeTask. ListTranscodeTask needs a VideoId, so there is no account-wide
-    listing to sweep: tasks are found by their first event or by registration."""
+    """Alibaba Cloud VOD. The receiver keys a video's transcode reports on `transcode:<VideoId>` (callbacks
+    carry no TranscodeTaskId), so a query first needs the video's newest TranscodeTaskId: the sweep learns it
+    (GetVideoList by CreationTime, then ListTranscodeTask per new video), otherwise the query asks
+    ListTranscodeTask itself (one more request, paid through `pace`) before GetTranscodeTask."""
 
     provider = Provider.ALIYUN_VOD
     retention_s = 365 * DAY_S
-    rate_per_s = 15.0
-    burst = 15.0
-    can_list = False
+    rate_per_s = HEADROOM * 15.0
+    burst = 1.0
+    can_list = True
     can_pull = False
 
     def __init__(self, settings: FallbackSourceSettings) -> None:
@@ -231,15 +328,65 @@ class AliyunApi:
             self.client = AliyunVodClient(credential, endpoint=settings.endpoint, region=settings.region)
         else:
             self.client = AliyunVodClient(credential, endpoint=settings.endpoint)
+        self.pace: Pace = _unpaced
+        self._newest: dict[str, str] = {}  # VideoId -> its newest TranscodeTaskId, as listed
 
     async def query(self, task_id: str) -> Answer:
-        return Answer("GetTranscodeTask", await self.client.get_transcode_task(task_id))
+        video = video_of_task(task_id)
+        if video is None:  # registered by its own TranscodeTaskId
+            return Answer("GetTranscodeTask", await self.client.get_transcode_task(task_id))
+        transcode_id = self._newest.get(video)
+        if transcode_id is None:
+            await self._list_video(video)
+            transcode_id = self._newest.get(video)
+            if transcode_id is None:
+                raise ProviderError(
+                    dialect="aliyun-vod", action="ListTranscodeTask", code="NoSuchResource",
+                    message=f"video {video} has no transcode task (of the last year)", not_found=True,
+                )
+            await self.pace()
+        return Answer("GetTranscodeTask", await self.client.get_transcode_task(transcode_id))
+
+    def start_token(self, since: datetime) -> str | None:
+        return _join(_iso_text(since), None)
 
     async def list_page(self, token: str | None) -> Page:
-        raise RuntimeError("aliyun-vod has no account-wide task listing (ListTranscodeTask needs a VideoId)")
+        since, position = _split(token)
+        number = int(position or 1)
+        answer = await self.client.get_video_list(
+            start_time=since, sort_by="CreationTime:Asc", page_size=VIDEO_PAGE, page_no=number
+        )
+        holder = answer.get("VideoList")
+        raw = holder.get("Video") if isinstance(holder, dict) else None
+        videos = [v for v in (raw or []) if isinstance(v, dict) and v.get("VideoId")]
+        tasks = [
+            ListedTask(transcode_task_id(str(v["VideoId"])), _iso(v.get("CreationTime")), parent=str(v["VideoId"]))
+            for v in videos
+        ]
+        try:
+            total = int(answer.get("Total") or 0)
+        except (TypeError, ValueError):
+            total = 0
+        more = bool(videos) and number * VIDEO_PAGE < min(total, VIDEO_LIST_CAP)
+        return Page(tasks, _join(since, str(number + 1)) if more else None)
 
-    def resume_token(self, token: str | None, page: Page) -> str | None:
-        return None
+    async def list_children(self, parent: str) -> list[ListedTask]:
+        newest = await self._list_video(parent)
+        return [ListedTask(transcode_task_id(parent), newest)] if parent in self._newest else []
+
+    async def _list_video(self, video: str) -> datetime | None:
+        """ListTranscodeTask of one video: remember its newest task; returns that task's creation time."""
+        answer = await self.client.list_transcode_task(video, page_size=TASK_PAGE)
+        raw = answer.get("TranscodeTaskList") or []
+        listed = [t for t in raw if isinstance(t, dict) and t.get("TranscodeTaskId")]
+        if not listed:
+            return None
+        newest = max(listed, key=lambda t: _iso(t.get("CreationTime")) or datetime.min.replace(tzinfo=UTC))
+        self._newest[video] = str(newest["TranscodeTaskId"])
+        return _iso(newest.get("CreationTime"))
+
+    def resume_token(self, token: str | None, page: Page, newest: datetime | None) -> str | None:
+        return _resume_by_time(token, newest)
 
     async def pull(self) -> tuple[Answer, list[Pulled]]:
         raise RuntimeError("aliyun-vod has no reliable-callback (pull) mode here")

@@ -15,14 +15,21 @@ class SourceRuntime:
     api: ProviderApi
     bucket: AccountBucket
 
+    def __post_init__(self) -> None:
+        # A query that takes more than one request (Alibaba: ListTranscodeTask, then GetTranscodeTask) pays
+        # for the others from the same bucket as the first.
+        self.api.pace = self.bucket.acquire
+
 
 @dataclass
 class Stats:
     queries: int = 0  # every provider request: task queries and listing pages
     recovered: int = 0  # tasks whose terminal event only our query brought
+    unconfirmed: int = 0  # held callbacks (a source with `confirm`) our query did not confirm
     lost: int = 0
     rate_limited: int = 0  # the provider's rate-limit answers
     discovered: int = 0  # tasks the sweep found that we never heard of
     pulled: int = 0
     errors: int = 0
+    skipped: int = 0  # due tasks not queried after all: closed or checked by somebody else while we waited
     recovery_delays_s: list[float] = field(default_factory=list)  # deadline → recovery, per recovered task

@@ -1,10 +1,32 @@
 """The fallback scheduler: query overdue tasks until they are terminal, or lost.
 
-One scheduler runs per store (a lease, so replicas and `vodhook reconcile` do not double the queries); each
-pass sweeps the sources whose sweep is due, then serves the open tracked tasks whose next check has come,
-oldest deadline first, each query paid for from the account's shared token bucket. A non-terminal answer
-backs off (doubling from `backoff_base_s`). A "not found" answer marks the task `lost` once it is older than
-the provider's retention window (the guard: a task the provider has not indexed yet is not lost).
+One scheduler runs per store (a lease, so replicas do not double the queries); each pass sweeps the sources
+whose sweep is due, then serves the open tracked tasks whose next check has come, oldest deadline first,
+each query paid for from the account's shared token bucket. A non-terminal answer backs off (doubling from
+`backoff_base_s`). A "not found" answer marks the task `lost` once it is older than the provider's retention
+window (the guard: a task the provider has not indexed yet is not lost).
+
+Under concurrency and failure:
+- the serving scheduler queries only while it can prove it holds the lease (`lease.Lease`: TTL minus a
+  margin, counted from before the renewal went out): a pass stops before the lease could have passed to
+  another replica, and the pull loop does not pull meanwhile;
+- each task is read again after its token wait, right before its query: one a callback finished (or that
+  somebody else checked) while we waited is not queried;
+- a verdict written back is checked against the task's state once more, so a callback that finished the task
+  while its query was out is never undone by our write;
+- a rate-limit answer pauses the account's bucket (for every process) and ends the pass, so the next pass
+  starts again from the oldest deadline.
+
+Confirming callbacks (a source with `confirm`; the decision): a terminal callback of such a source is held by
+the store (`Effect.HELD`: stored, task unchanged, nothing forwarded) and its task made due now; this scheduler
+then queries it like any due task: same bucket, same lease, same backoff. The answer is applied as every poll
+is, so what the sinks see is the provider's state, once, and in the same transaction the store judges the held
+callbacks against the task's new state (`state.judge_held`): confirmed, or not (the answer is not terminal, or
+ends otherwise; or the provider does not know the task at all), the latter refusing the callback's capture with
+a reason `vodhook reprocess --refused` can act on later. Here only the consequences: unconfirmed callbacks are
+counted (`vodhook_unconfirmed_callbacks_total`) and warned about, rate-limited; a task whose held callback came
+in while its question was out is asked again at once; and a task a held callback is waiting on stays open
+until its query has judged it. The task of an unconfirmed callback stays tracked and is polled until it ends.
 """
 
 from __future__ import annotations
@@ -14,27 +36,31 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from receiver.clock import Clock
 from receiver.config import Settings
+from receiver.fallback.lease import Lease
 from receiver.fallback.providers import provider_api
 from receiver.fallback.pull import pull_once
-from receiver.fallback.ratelimit import AccountBucket
+from receiver.fallback.ratelimit import AccountBucket, QueryGateClosed
 from receiver.fallback.runtime import SourceRuntime, Stats
 from receiver.fallback.sweep import sweep_source
 from receiver.fallback.tracking import Tracker
 from receiver.ingest import Pipeline
-from receiver.model import Origin
+from receiver.model import Origin, Status
 from receiver.signing.query import ProviderError
-from receiver.store.base import TrackedFilter, TrackedTask, TrackState
+from receiver.store.base import Confirmation, Effect, StoreUnavailable, TrackedFilter, TrackedTask, TrackState
 
 log = logging.getLogger("vodhook.fallback")
 
 LEASE = "fallback-scheduler"
-LEASE_TTL_S = 30.0
+LEASE_TTL_S = 30.0  # the lease is renewed every third of it and given up a third before it runs out
+UNCONFIRMED_WARN_EVERY_S = 1.0  # at most one "callback not confirmed" warning this often (as for refusals)
 
 
 class Fallback:
@@ -48,6 +74,7 @@ class Fallback:
         self.tracker = Tracker(self.store, self.settings, clock)
         self.stats = Stats()
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease = Lease(self.store, LEASE, self.holder, clock, LEASE_TTL_S)
         self.sources: dict[str, SourceRuntime] = {}
         for name, own in self.settings.sources.items():
             source = settings.sources.get(name)
@@ -59,7 +86,8 @@ class Fallback:
             self.sources[name] = SourceRuntime(name, source.dialect, api, bucket)
         self._last_sweep: dict[str, datetime] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._leading = False
+        self._warned_at: float | None = None  # the last "not confirmed" warning (time.monotonic)
+        self._unwarned = 0  # unconfirmed callbacks not warned about since
 
     # lifecycle -----------------------------------------------------------------------------------------
 
@@ -67,9 +95,17 @@ class Fallback:
         """Track tasks from the pipeline's events (their first event starts tracking)."""
         self.pipeline.listeners.append(self.tracker.on_applied)
 
+    def require_lease(self) -> None:
+        """From now on every query this instance makes (task queries, listing pages) needs the scheduler
+        lease: each one asks `lease.held()` before its token and again right before it goes out."""
+        for runtime in self.sources.values():
+            runtime.bucket.gate = self.lease.held
+
     async def start(self) -> None:
         if not self.settings.enabled or not self.sources:
             return
+        self.require_lease()
+        self._tasks.append(asyncio.create_task(self._hold_lease(), name="vodhook-fallback-lease"))
         self._tasks.append(asyncio.create_task(self._run(), name="vodhook-fallback"))
         for runtime in self.sources.values():
             if self.settings.sources[runtime.name].pull and runtime.api.can_pull:
@@ -82,21 +118,34 @@ class Fallback:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._leading:
-            with contextlib.suppress(Exception):
-                await self.store.release_lease(LEASE, self.holder)
+        with contextlib.suppress(Exception):
+            await self.lease.release()
         for runtime in self.sources.values():
             await runtime.api.aclose()
 
+    @property
+    def leading(self) -> bool:
+        """True while this instance can prove it holds the scheduler lease."""
+        return self.lease.held()
+
     async def lead(self) -> bool:
-        """Hold the scheduler lease (one scheduler per store); True while we hold it."""
-        self._leading = await self.store.try_acquire_lease(LEASE, self.holder, LEASE_TTL_S)
-        return self._leading
+        """Take or renew the scheduler lease (one scheduler per store); True while we hold it."""
+        return await self.lease.acquire()
+
+    async def _hold_lease(self) -> None:
+        """Take the lease when it is free, renew it while ours, independently of how long a pass takes."""
+        while True:
+            if self.lease.held():
+                await self.lease.keep()
+            else:
+                await self.lease.acquire()
+            await asyncio.sleep(min(self.settings.tick_s, self.lease.renew_every_s / 2))
 
     async def _run(self) -> None:
+        await self.lease.acquire()
         while True:
             try:
-                if await self.lead():
+                if self.lease.held():
                     await self.run_pass()
             except Exception:
                 log.exception("fallback pass failed; trying again next tick")
@@ -105,7 +154,7 @@ class Fallback:
     async def _pull_loop(self, runtime: SourceRuntime) -> None:
         while True:
             try:
-                if self._leading and await pull_once(runtime, self.pipeline, self.stats):
+                if self.lease.held() and await pull_once(runtime, self.pipeline, self.stats):
                     continue
             except ProviderError as exc:
                 log.warning("pull from %s failed: %s", runtime.name, exc)
@@ -116,8 +165,19 @@ class Fallback:
     # one pass ------------------------------------------------------------------------------------------
 
     async def run_pass(self, *, sweep: bool | None = None) -> int:
-        """Sweep what is due (or everything, `sweep=True`), then query due tasks; returns queries made."""
+        """Sweep what is due (or everything, `sweep=True`), then query due tasks; returns queries made.
+
+        Ends early when a query gate closes (the serving scheduler lost its lease) or the provider answers
+        "rate limited" (the next pass starts again from the oldest deadline, after the pause)."""
         before = self.stats.queries
+        try:
+            await self._sweep_due(sweep)
+            await self._serve_due()
+        except QueryGateClosed as exc:
+            log.warning("fallback pass stopped: %s", exc)
+        return self.stats.queries - before
+
+    async def _sweep_due(self, sweep: bool | None) -> None:
         now = self.clock.now()
         for name, runtime in self.sources.items():
             if not (runtime.api.can_list and self.settings.sources[name].sweep) or sweep is False:
@@ -129,53 +189,137 @@ class Fallback:
                     await sweep_source(runtime, self.store, self.tracker, self.stats)
                 except ProviderError as exc:
                     self._provider_trouble(runtime, exc)
+
+    async def _serve_due(self) -> None:
+        limited = self.stats.rate_limited
         while True:
             due = await self.store.list_tracked(
                 TrackedFilter(state=TrackState.OPEN, due_at=self.clock.now(), limit=self.settings.batch)
             )
             due = [task for task in due if task.source in self.sources]
             if not due:
-                break
+                return
             for task in due:
                 await self.check(task)
+                if self.stats.rate_limited > limited:
+                    return
             if len(due) < self.settings.batch:
-                break
-        return self.stats.queries - before
+                return
 
-    async def check(self, task: TrackedTask) -> None:
-        """Query one tracked task and record what its answer means."""
+    async def check(self, task: TrackedTask) -> bool:
+        """Query one tracked task and record what its answer means; False when it was not queried after all.
+
+        `task` is the row as the caller read it: after the token wait the row is read again, and the task is
+        skipped when it was closed, checked by somebody else (its attempts or next check moved) or finished
+        by an event meanwhile (then it is closed here)."""
         runtime = self.sources[task.source]
         await runtime.bucket.acquire()
+        current = await self._still_due(task)
+        if current is None:
+            self.stats.skipped += 1
+            return False
+        runtime.bucket.check_gate()  # the store reads above took time: the lease must still be ours
         self.stats.queries += 1
         now = self.clock.now()
-        task = replace(task, attempts=task.attempts + 1)
+        queried = replace(current, attempts=current.attempts + 1)
         try:
             answer = await runtime.api.query(task.task_id)
         except ProviderError as exc:
             self._provider_trouble(runtime, exc)
-            if exc.not_found and self._past_retention(task, runtime, now):
+            if exc.not_found:  # a callback that says this task finished is not confirmed by that
+                self._unconfirmed(await self.store.refuse_held(task.provider, task.task_id, now, f"not found ({exc})"))
+            if exc.rate_limited:  # says nothing of the task: not an attempt, and it stays due
+                await self._save_open(replace(current, last_error=str(exc)))
+            elif exc.not_found and self._past_retention(queried, runtime, now):
                 self.stats.lost += 1
                 await self.store.save_tracked(
-                    replace(task, state=TrackState.LOST, resolved_at=now, last_error=str(exc))
+                    replace(queried, state=TrackState.LOST, resolved_at=now, last_error=str(exc))
                 )
-                return
-            await self.store.save_tracked(
-                replace(task, last_error=str(exc), next_check_at=now + self._backoff(task.attempts))
+            else:
+                await self._save_open(
+                    replace(queried, last_error=str(exc), next_check_at=now + self._backoff(queried.attempts))
+                )
+            return True
+        try:
+            # received_at is when we asked: a held callback that arrived after it is not refuted by this answer
+            applied = await self.pipeline.ingest_document(
+                task.source,
+                answer.document,
+                answer.body,
+                Origin.POLL,
+                api=answer.api,
+                task_id_hint=task.task_id,
+                received_at=now,
             )
-            return
-        await self.pipeline.ingest_document(
-            task.source, answer.document, answer.body, Origin.POLL, api=answer.api, task_id_hint=task.task_id
-        )
-        current = await self.store.get_tracked(task.provider, task.task_id)
-        if current is not None and current.state is not TrackState.OPEN:
-            await self.store.save_tracked(replace(current, attempts=task.attempts))
-            if current.state is TrackState.RECOVERED:
+        except StoreUnavailable:
+            raise
+        except Exception as exc:  # an answer we cannot take in must not block the tasks behind it
+            self.stats.errors += 1
+            log.exception("fallback: the %s answer for %s could not be ingested", answer.api, task.task_id)
+            retry = now + self._backoff(queried.attempts)
+            await self._save_open(replace(queried, last_error=f"ingest failed: {exc}", next_check_at=retry))
+            return True
+        self._unconfirmed([verdict for item in applied for verdict in item.confirmations])
+        after = await self.store.get_tracked(task.provider, task.task_id)
+        if after is not None and after.state is not TrackState.OPEN:
+            await self.store.save_tracked(replace(after, attempts=queried.attempts))
+            if after.state is TrackState.RECOVERED:
                 self.stats.recovered += 1
                 self.stats.recovery_delays_s.append(max(0.0, (now - task.deadline).total_seconds()))
-            return
-        await self.store.save_tracked(
-            replace(task, last_error=None, next_check_at=now + self._backoff(task.attempts))
-        )
+            return True
+        # held callbacks that arrived while the question was out: ask again at once, for them
+        wait = timedelta(0) if any(item.still_held for item in applied) else self._backoff(queried.attempts)
+        await self._save_open(replace(queried, last_error=None, next_check_at=now + wait))
+        return True
+
+    async def _still_due(self, listed: TrackedTask) -> TrackedTask | None:
+        """The row again, if nothing happened to it since `listed` was read; else None (closing it if its task
+        finished meanwhile)."""
+        current = await self.store.get_tracked(listed.provider, listed.task_id)
+        if current is None or current.state is not TrackState.OPEN:
+            return None
+        if (current.attempts, current.next_check_at) != (listed.attempts, listed.next_check_at):
+            return None  # somebody checked it (or registered it again) since: their verdict stands
+        if await self._close_if_finished(current):
+            return None
+        return current
+
+    async def _save_open(self, task: TrackedTask) -> None:
+        """Write an open row back, then look at the task's state: a terminal event applied while our query was
+        out closed the row before our write replaced it, so close it again."""
+        await self.store.save_tracked(task)
+        await self._close_if_finished(task)
+
+    async def _close_if_finished(self, task: TrackedTask) -> bool:
+        """Close the tracked row when the task itself is finished (a terminal event is applied before its
+        listener closes the row, so this sees it first); True when it is. Not while a callback of it is held:
+        our query must judge it first. `done` when a callback of it was confirmed, as the tracker says."""
+        state = await self.store.get_task(task.provider, task.task_id)
+        if state is None or state.status is not Status.FINISHED:
+            return False
+        effects = {stored.effect for stored in await self.store.task_events(task.provider, task.task_id)}
+        if Effect.HELD in effects:
+            return False
+        recovered = state.last_origin is Origin.POLL and Effect.CONFIRMED not in effects
+        verdict = TrackState.RECOVERED if recovered else TrackState.DONE
+        await self.store.close_tracked([(task.provider, task.task_id)], verdict, self.clock.now())
+        return True
+
+    def _unconfirmed(self, verdicts: Sequence[Confirmation]) -> None:
+        """Count the held callbacks the provider did not confirm, and say so in the log, at most once every
+        `UNCONFIRMED_WARN_EVERY_S` (a flood of forged callbacks must not flood the log). The reason names the
+        task and both statuses; no body, header or credential goes to the log."""
+        for verdict in verdicts:
+            if verdict.confirmed:
+                continue
+            self.stats.unconfirmed += 1
+            moment = time.monotonic()
+            if self._warned_at is not None and moment - self._warned_at < UNCONFIRMED_WARN_EVERY_S:
+                self._unwarned += 1
+                continue
+            more = f" ({self._unwarned} more since the last warning)" if self._unwarned else ""
+            log.warning("callback not confirmed, capture %s refused: %s%s", verdict.capture_id, verdict.reason, more)
+            self._warned_at, self._unwarned = moment, 0
 
     def _provider_trouble(self, runtime: SourceRuntime, exc: ProviderError) -> None:
         if exc.rate_limited:

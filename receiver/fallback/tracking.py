@@ -3,7 +3,7 @@
 A task is tracked from its first event (a pipeline listener), when a user registers it, or when the sweep
 finds it in the provider's listing. Its deadline is its creation (or first sight) plus the deadline of its
 source and task kind; a terminal event, however it arrives, closes it (`done`, or `recovered` when our own
-query brought it).
+query brought it). A held callback (a source with `confirm`) makes its task tracked and due now, in the store.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from receiver.clock import Clock
 from receiver.config import FallbackSettings
 from receiver.model import Origin, Status
-from receiver.store.base import Applied, Store, TrackedTask, TrackState
+from receiver.store.base import Applied, Effect, Store, TrackedTask, TrackState
 
 
 class Tracker:
@@ -60,26 +60,37 @@ class Tracker:
         )
 
     async def on_applied(self, applied: Sequence[Applied]) -> None:
-        """Pipeline listener: track tasks on their first event, close them on their terminal one."""
+        """Pipeline listener: track tasks on their first event, close them on their terminal one.
+
+        A held callback (`Effect.HELD`) changes nothing here: the store tracked its task, due now, in the
+        transaction that held it. A task with held callbacks still waiting stays open (its query must judge
+        them), and one whose terminal event came from our query closes `done`, not `recovered`, when that
+        answer confirmed a held callback: the callback did arrive; it was only not believed on its word."""
         if not self.settings.enabled:
             return
         now = self.clock.now()
         fresh: dict[tuple[str, str], TrackedTask] = {}
-        finished: dict[TrackState, list[tuple[str, str]]] = {TrackState.DONE: [], TrackState.RECOVERED: []}
+        closing: dict[tuple[str, str], TrackState] = {}
+        waiting: set[tuple[str, str]] = set()
         for item in applied:
             task = item.task
-            if task is None or item.event.task_id is None:
+            if item.effect is Effect.HELD or task is None or item.event.task_id is None:
                 continue
             key = (task.provider.value, task.task_id)
+            if item.still_held:
+                waiting.add(key)
             if task.status is Status.FINISHED:
-                state = TrackState.RECOVERED if item.event.origin is Origin.POLL else TrackState.DONE
-                finished[state].append(key)
+                confirmed = any(verdict.confirmed for verdict in item.confirmations)
+                state = TrackState.RECOVERED if item.event.origin is Origin.POLL and not confirmed else TrackState.DONE
+                if closing.get(key) is not TrackState.DONE:
+                    closing[key] = state
                 fresh.pop(key, None)
             elif task.source in self.settings.sources:
                 kind = task.task_kind.value if task.task_kind else None
                 fresh[key] = self.new(*key, task.source, via="event", task_kind=kind, created_at=task.created_at)
         if fresh:
             await self.store.track_tasks(list(fresh.values()))
-        for state, keys in finished.items():
+        for state in (TrackState.DONE, TrackState.RECOVERED):
+            keys = [key for key, closed in closing.items() if closed is state and key not in waiting]
             if keys:
                 await self.store.close_tracked(keys, state, now)

@@ -1,5 +1,7 @@
 """`GET /metrics`: Prometheus text. A rise in `vodhook_fallback_recovered_total` means callbacks are being
-missed (the fallback recovered tasks whose terminal callback never came)."""
+missed (the fallback recovered tasks whose terminal callback never came); a rise in
+`vodhook_unconfirmed_callbacks_total` means terminal callbacks the provider did not confirm (a source with
+`confirm`): forged, or ahead of what the provider's own API says."""
 
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ class FallbackMetrics:
             return Gauge(name, text, labels, registry=self.registry)
 
         self.recovered = gauge("vodhook_fallback_recovered_total", "Tasks whose terminal event only polling brought.")
+        self.unconfirmed = gauge(
+            "vodhook_unconfirmed_callbacks_total", "Held terminal callbacks the provider's answer did not confirm."
+        )
         self.lost = gauge("vodhook_fallback_lost_total", "Tasks marked lost (not found past the retention window).")
         self.queries = gauge("vodhook_fallback_queries_total", "Provider queries made (task queries and listings).")
         self.waits = gauge("vodhook_fallback_rate_limit_waits_total", "Queries that waited for a token.", ("source",))
@@ -31,6 +36,7 @@ class FallbackMetrics:
         stats = fallback.stats
         self.recovered.set(stats.recovered)
         self.lost.set(stats.lost)
+        self.unconfirmed.set(stats.unconfirmed)
         self.queries.set(stats.queries)
         self.limited.set(stats.rate_limited)
         for name, runtime in fallback.sources.items():

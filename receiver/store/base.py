@@ -39,6 +39,15 @@ class Effect(StrEnum):
     STALE = "stale"  # older than what the task holds: stored, changes nothing
     INFO = "info"  # no status (an unknown event type): attached to its task's timeline, changes nothing
     NO_TASK = "no_task"  # an event with neither task nor media id
+    # A source with `confirm` set (receiver/config.py) does not believe a terminal callback on its word:
+    HELD = "held"  # a terminal callback kept until the provider confirms it: task unchanged, nothing forwarded
+    CONFIRMED = "confirmed"  # held, then the provider agreed: its answer's event is the one applied
+    UNCONFIRMED = "unconfirmed"  # held, and the provider's answer said otherwise: never applied, capture refused
+
+
+#: Effects of an event that has not changed its task *yet*: a later apply of the same event (the provider's
+#: answer with identical content, or `vodhook reprocess`) merges it again instead of treating it as a duplicate.
+UNSETTLED = frozenset({Effect.HELD, Effect.UNCONFIRMED})
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,23 @@ class Processed:
     capture_id: int
     events: Sequence[Event] = ()
     error: str | None = None
+    #: Hold this capture's terminal events until the provider confirms them (`Effect.HELD`): set for the
+    #: callbacks of a source with `confirm` (the pipeline decides; the store only obeys).
+    hold: bool = False
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What a trusted report of a task (a query answer, or a pulled event) made of one of its held callbacks."""
+
+    event_id: str
+    capture_id: int | None
+    effect: Effect  # CONFIRMED or UNCONFIRMED
+    reason: str | None = None  # for UNCONFIRMED: names the task, what the callback claimed and what is so
+
+    @property
+    def confirmed(self) -> bool:
+        return self.effect is Effect.CONFIRMED
 
 
 @dataclass(frozen=True)
@@ -103,6 +129,11 @@ class Applied:
     duplicate: bool
     effect: Effect
     task: Task | None
+    #: On the last event of a task in a query answer or pull: its held callbacks that report judged.
+    confirmations: tuple[Confirmation, ...] = ()
+    #: ... and how many it left held (a query asked before they arrived, or a pull that does not settle them):
+    #: the task must stay tracked and be asked again.
+    still_held: int = 0
 
 
 @dataclass(frozen=True)
@@ -225,6 +256,23 @@ class TrackedTask:
     resolved_at: datetime | None = None
 
 
+def confirm_tracked(event: Event, now: datetime) -> TrackedTask:
+    """The tracked row of a held event's task when it has none: open, due now and with its deadline now (a
+    callback says the task is finished), `via="confirm"`. A task already tracked keeps its row, reopened and
+    due now."""
+    assert event.task_key is not None
+    return TrackedTask(
+        provider=event.provider.value,
+        task_id=event.task_key,
+        source=event.source,
+        deadline=now,
+        next_check_at=now,
+        tracked_at=now,
+        via="confirm",
+        task_kind=event.task_kind.value if event.task_kind else None,
+    )
+
+
 @dataclass(frozen=True)
 class TrackedFilter:
     state: TrackState | None = None
@@ -288,7 +336,24 @@ class Store(ABC):
         only), add outbox rows for the sinks `route` names, and mark the capture
         processed (or quarantined with the error). `route` is asked about every event, duplicates included
         (`Applied.duplicate`): it decides what is forwarded (most sinks take only `Effect.APPLIED`).
+
+        Confirmation (`Processed.hold`, `state.judge_held`), in the same transaction:
+        - an event of a holding result that would finish its task (merge says APPLIED with status finished)
+          is stored `Effect.HELD` instead: the task is left as it is, `route` is not asked, and the task's
+          tracked row becomes open and due now (inserted `via="confirm"`, deadline now, when there is none);
+        - a known event whose effect is in `UNSETTLED` is not a duplicate but merged again (and its row's
+          effect rewritten), unless it is HELD and this result holds it again (a retried callback);
+        - after a result of origin poll or pull, every held event of each task it reported is judged against
+          the task's state: CONFIRMED, UNCONFIRMED (a query answer that disagrees: the held event's capture
+          becomes refused with the reason as its error) or left held; the verdicts go on the last `Applied`
+          of that task (`confirmations`, `still_held`).
         """
+
+    @abstractmethod
+    async def refuse_held(self, provider: str, task_id: str, asked_at: datetime, said: str) -> list[Confirmation]:
+        """The provider's answer about a task brought no event (e.g. "not found"): its callbacks held since
+        before `asked_at` are UNCONFIRMED, their captures refused with `state.unconfirmed_reason(held, said)`.
+        Those held later stay held (they arrived after the question)."""
 
     @abstractmethod
     async def reset_captures(self, capture_ids: Sequence[int]) -> None:

@@ -40,7 +40,8 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -53,14 +54,16 @@ from receiver.clock import Clock, SystemClock
 from receiver.config import RefusalSettings
 from receiver.messages import build_message
 from receiver.model import Event, Origin, Task
-from receiver.state import merge
+from receiver.state import TRUSTED_REPORTS, holds, judge_all, merge, unconfirmed_reason
 from receiver.store._where import capture_conditions, event_conditions, render_where
 from receiver.store.base import (
     CAPTURE_LEASE_S,
+    UNSETTLED,
     Applied,
     Capture,
     CaptureFilter,
     CaptureState,
+    Confirmation,
     Effect,
     EventFilter,
     NewCapture,
@@ -79,6 +82,7 @@ from receiver.store.base import (
     TrackedTask,
     TrackState,
     check_bucket,
+    confirm_tracked,
 )
 from receiver.store.sqlite import migrations
 
@@ -436,12 +440,15 @@ class PostgresStore(Store):
         if keys:
             await conn.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k", (keys,))
         known: dict[str, Effect] = {}
+        known_capture: dict[str, int | None] = {}
         if events:
             cursor = await conn.execute(
-                "SELECT event_id, effect FROM events WHERE event_id = ANY(%s)",
+                "SELECT event_id, effect, capture_id FROM events WHERE event_id = ANY(%s)",
                 ([event.event_id for event in events],),
             )
-            known = {row["event_id"]: Effect(row["effect"]) for row in await cursor.fetchall()}
+            for row in await cursor.fetchall():
+                known[row["event_id"]] = Effect(row["effect"])
+                known_capture[row["event_id"]] = row["capture_id"]
         task_ids = sorted({(event.provider.value, _clean(event.task_key)) for event in events if event.task_key})
         tasks: dict[tuple[str, str | None], Task | None] = {}
         if task_ids:
@@ -452,11 +459,17 @@ class PostgresStore(Store):
             )
             for row in await cursor.fetchall():
                 tasks[(row["provider"], row["task_key"])] = Task.model_validate_json(row["body"])
+        held = await _held(
+            conn, sorted({key for key, event in _keyed(events) if event.origin in TRUSTED_REPORTS and event.status})
+        )
 
         event_rows: list[tuple[Any, ...]] = []
         changed: dict[tuple[str, str | None], Task] = {}
         outbox_rows: list[tuple[Any, ...]] = []
         capture_rows: list[tuple[Any, ...]] = []
+        rewritten: dict[str, Effect] = {}  # effects of rows that exist (or are inserted here) changed afterwards
+        verdicts: list[Confirmation] = []
+        due: list[TrackedTask] = []
         applied_all: list[list[Applied]] = []
         for result in results:
             if result.error is not None:
@@ -464,28 +477,48 @@ class PostgresStore(Store):
                 applied_all.append([])
                 continue
             applied_here: list[Applied] = []
+            reapplied: list[tuple[Event, int | None]] = []
             for event in result.events:
                 key = (event.provider.value, _clean(event.task_key))
                 current = tasks.get(key) if event.task_key else None
                 seen = known.get(event.event_id)
-                if seen is not None:
+                if seen is not None and (seen not in UNSETTLED or (seen is Effect.HELD and result.hold)):
                     applied = Applied(event=event, duplicate=True, effect=seen, task=current)
                 else:
                     task, effect = merge(current, event, now)
+                    if result.hold and holds(event, effect):
+                        task, effect = current, Effect.HELD
+                    if seen is None:
+                        event_rows.append(_event_row(event, effect))
+                    else:  # held or unconfirmed until now: merged again (see `Store.apply`)
+                        rewritten[event.event_id] = effect
+                        if seen is Effect.HELD:
+                            reapplied.append((event, known_capture.get(event.event_id)))
+                            held[key] = [(e, c) for e, c in held.get(key, []) if e.event_id != event.event_id]
                     known[event.event_id] = effect
-                    event_rows.append(_event_row(event, effect))
+                    if effect is Effect.HELD:  # nothing is forwarded until the provider confirms it
+                        held.setdefault(key, []).append((event, event.capture_id))
+                        due.append(confirm_tracked(event, now))
                     if effect is Effect.APPLIED and task is not None:
                         tasks[key] = changed[key] = task
                     applied = Applied(event=event, duplicate=False, effect=effect, task=task)
-                if route is not None:  # a duplicate goes only to sinks that ask for every event
+                if route is not None and applied.effect is not Effect.HELD:  # duplicates: every-event sinks only
                     outbox_rows.extend(_outbox_rows(applied, route(applied), now))
                 applied_here.append(applied)
             event_ids = json.dumps([event.event_id for event in result.events])
             capture_rows.append((result.capture_id, "processed", None, event_ids, now))
+            if any(event.origin in TRUSTED_REPORTS for event in result.events):
+                self._judge(applied_here, reapplied, tasks, held, rewritten, verdicts)
             applied_all.append(applied_here)
 
         # One statement per table, its rows as arrays: psycopg dumps arrays in C, and the server unnests them.
         await _insert_arrays(conn, "events", _EVENT_COLUMNS, event_rows, "ON CONFLICT (event_id) DO NOTHING")
+        if rewritten:
+            await conn.execute(
+                "UPDATE events SET effect = u.effect FROM unnest(%s::text[], %s::text[]) AS u (event_id, effect)"
+                " WHERE events.event_id = u.event_id",
+                (list(rewritten), [effect.value for effect in rewritten.values()]),
+            )
         await _insert_arrays(
             conn,
             "tasks",
@@ -516,7 +549,73 @@ class PostgresStore(Store):
             " AS done (id, state, error, event_ids, at) WHERE captures.id = done.id",
             [list(column) for column in done],
         )
+        await self._refuse_unconfirmed(conn, verdicts)  # after the update above: a held capture may be in it
+        for tracked in due:
+            await conn.execute(
+                f"INSERT INTO tracked_tasks ({_TRACKED_COLUMNS}) VALUES ({_TRACKED_MARKS})"
+                " ON CONFLICT (provider, task_id) DO UPDATE SET state = 'open',"
+                " next_check_at = excluded.next_check_at, resolved_at = NULL",
+                _tracked_params(tracked),
+            )
         return applied_all
+
+    @staticmethod
+    def _judge(
+        applied: list[Applied],
+        reapplied: list[tuple[Event, int | None]],
+        tasks: dict[tuple[str, str | None], Task | None],
+        held: dict[tuple[str, str | None], list[tuple[Event, int | None]]],
+        rewritten: dict[str, Effect],
+        verdicts: list[Confirmation],
+    ) -> None:
+        """After a trusted report: judge the held callbacks of each task it reported on (`state.judge_held`),
+        in memory; `_apply` writes the verdicts."""
+        last = {
+            (item.event.provider.value, _clean(item.event.task_key)): index
+            for index, item in enumerate(applied)
+            if item.event.task_key and item.event.status
+        }
+        reapplied_ids = {event.event_id for event, _ in reapplied}
+        for key, index in last.items():
+            report = applied[index]
+            judged, still_held = judge_all(held.get(key, []), reapplied, tasks.get(key), report.event)
+            settled = {verdict.event_id for verdict in judged}
+            held[key] = [(event, capture) for event, capture in held.get(key, []) if event.event_id not in settled]
+            for verdict in judged:
+                if verdict.event_id not in reapplied_ids:  # a reapplied row already holds what the merge made of it
+                    rewritten[verdict.event_id] = verdict.effect
+                    verdicts.append(verdict)
+            applied[index] = replace(report, confirmations=tuple(judged), still_held=still_held)
+
+    async def _refuse_unconfirmed(self, conn: Conn, verdicts: Sequence[Confirmation]) -> None:
+        refused = [(v.capture_id, _clean(v.reason)) for v in verdicts if v.capture_id and not v.confirmed]
+        if not refused:
+            return
+        await conn.execute(
+            "UPDATE captures SET state = 'refused', error = r.reason FROM unnest(%s::bigint[], %s::text[])"
+            " AS r (id, reason) WHERE captures.id = r.id",
+            ([capture_id for capture_id, _ in refused], [reason for _, reason in refused]),
+        )
+        await self._cap_refused(conn)
+
+    async def refuse_held(self, provider: str, task_id: str, asked_at: datetime, said: str) -> list[Confirmation]:
+        async def work(conn: Conn) -> list[Confirmation]:
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(f"vodhook:task:{provider}/{task_id}"),))
+            key = (provider, _clean(task_id))
+            verdicts = [
+                Confirmation(event.event_id, capture_id, Effect.UNCONFIRMED, unconfirmed_reason(event, said))
+                for event, capture_id in (await _held(conn, [key])).get(key, [])
+                if event.received_at <= asked_at
+            ]
+            if verdicts:
+                await conn.execute(
+                    "UPDATE events SET effect = %s WHERE event_id = ANY(%s)",
+                    (Effect.UNCONFIRMED.value, [verdict.event_id for verdict in verdicts]),
+                )
+                await self._refuse_unconfirmed(conn, verdicts)
+            return verdicts
+
+        return await self._transact(work)
 
     async def reset_captures(self, capture_ids: Sequence[int]) -> None:
         async def work(conn: Conn) -> None:
@@ -1122,6 +1221,30 @@ async def _insert_arrays(
         f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {tail}",
         [list(column) for column in zip(*rows, strict=True)],
     )
+
+
+def _keyed(events: Iterable[Event]) -> list[tuple[tuple[str, str | None], Event]]:
+    """Each event with the key its task is kept under (as `_apply` keys `tasks`); task-less events left out."""
+    return [((event.provider.value, _clean(event.task_key)), event) for event in events if event.task_key]
+
+
+async def _held(
+    conn: Conn, keys: Sequence[tuple[str, str | None]]
+) -> dict[tuple[str, str | None], list[tuple[Event, int | None]]]:
+    """The held events (and their capture ids) of these tasks, oldest first."""
+    found: dict[tuple[str, str | None], list[tuple[Event, int | None]]] = {}
+    if not keys:
+        return found
+    cursor = await conn.execute(
+        "SELECT provider, task_key, capture_id, body FROM events WHERE effect = 'held' AND (provider, task_key) IN"
+        " (SELECT * FROM unnest(%s::text[], %s::text[])) ORDER BY seq",
+        ([p for p, _ in keys], [k for _, k in keys]),
+    )
+    for row in await cursor.fetchall():
+        found.setdefault((row["provider"], row["task_key"]), []).append(
+            (Event.model_validate_json(row["body"]), row["capture_id"])
+        )
+    return found
 
 
 def _lock_name(event: Event) -> str:

@@ -16,6 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -25,14 +26,16 @@ from receiver.clock import Clock, SystemClock
 from receiver.config import RefusalSettings
 from receiver.messages import build_message
 from receiver.model import Event, Origin, Task
-from receiver.state import merge
+from receiver.state import TRUSTED_REPORTS, holds, judge_all, merge, unconfirmed_reason
 from receiver.store._where import capture_conditions, event_conditions, render_where
 from receiver.store.base import (
     CAPTURE_LEASE_S,
+    UNSETTLED,
     Applied,
     Capture,
     CaptureFilter,
     CaptureState,
+    Confirmation,
     Effect,
     EventFilter,
     NewCapture,
@@ -51,6 +54,7 @@ from receiver.store.base import (
     TrackedTask,
     TrackState,
     check_bucket,
+    confirm_tracked,
 )
 
 T = TypeVar("T")
@@ -385,24 +389,68 @@ class SqliteStore(Store):
                 (result.error, to_text(now), result.capture_id),
             )
             return []
-        applied = [self._apply_event(conn, event, now, route) for event in result.events]
+        reapplied: list[tuple[Event, int | None]] = []
+        applied = [self._apply_event(conn, event, now, route, result.hold, reapplied) for event in result.events]
         conn.execute(
             "UPDATE captures SET state = 'processed', error = NULL, event_ids = ?, processed_at = ? WHERE id = ?",
             (json.dumps([event.event_id for event in result.events]), to_text(now), result.capture_id),
         )
+        if any(event.origin in TRUSTED_REPORTS for event in result.events):
+            applied = self._judge(conn, applied, reapplied)
         return applied
 
     def _apply_event(
-        self, conn: sqlite3.Connection, event: Event, now: datetime, route: OutboxRouter | None
+        self,
+        conn: sqlite3.Connection,
+        event: Event,
+        now: datetime,
+        route: OutboxRouter | None,
+        hold: bool = False,
+        reapplied: list[tuple[Event, int | None]] | None = None,
     ) -> Applied:
-        known = conn.execute("SELECT effect FROM events WHERE event_id = ?", (event.event_id,)).fetchone()
+        known = conn.execute("SELECT effect, capture_id FROM events WHERE event_id = ?", (event.event_id,)).fetchone()
         current = self._load_task(conn, event.provider.value, event.task_key) if event.task_key else None
-        if known is not None:
-            duplicate = Applied(event=event, duplicate=True, effect=Effect(known["effect"]), task=current)
-            if route is not None:  # only sinks that ask for every event take duplicates
+        was = Effect(known["effect"]) if known is not None else None
+        if was is not None and (was not in UNSETTLED or (was is Effect.HELD and hold)):
+            duplicate = Applied(event=event, duplicate=True, effect=was, task=current)
+            if route is not None and was is not Effect.HELD:  # only sinks that ask for every event take duplicates
                 self._enqueue_outbox(conn, duplicate, route(duplicate), now)
             return duplicate
         task, effect = merge(current, event, now)
+        if hold and holds(event, effect):
+            task, effect = current, Effect.HELD
+        if was is not None:  # held or unconfirmed until now: merged again (see `Store.apply`)
+            conn.execute("UPDATE events SET effect = ? WHERE event_id = ?", (effect.value, event.event_id))
+            if was is Effect.HELD and reapplied is not None:
+                reapplied.append((event, known["capture_id"]))
+        else:
+            self._insert_event(conn, event, effect)
+        if effect is Effect.APPLIED and task is not None:
+            conn.execute(
+                "INSERT INTO tasks (provider, task_key, version, status, outcome, source, changed_at, body)"
+                " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (provider, task_key) DO UPDATE SET"
+                " version = excluded.version, status = excluded.status, outcome = excluded.outcome,"
+                " changed_at = excluded.changed_at, body = excluded.body",
+                (
+                    task.provider.value,
+                    task.task_id,
+                    task.version,
+                    task.status.value,
+                    task.outcome.value if task.outcome else None,
+                    task.source,
+                    to_text(task.changed_at),
+                    task.model_dump_json(),
+                ),
+            )
+        applied = Applied(event=event, duplicate=False, effect=effect, task=task)
+        if effect is Effect.HELD:
+            self._due_for_confirmation(conn, event, now)  # nothing is forwarded until the provider confirms
+        elif route is not None:
+            self._enqueue_outbox(conn, applied, route(applied), now)
+        return applied
+
+    @staticmethod
+    def _insert_event(conn: sqlite3.Connection, event: Event, effect: Effect) -> None:
         conn.execute(
             "INSERT INTO events (event_id, capture_id, source, provider, dialect, origin, event_type, task_id,"
             " task_key, media_id, status, outcome, transition_key, effect, received_at, body)"
@@ -426,27 +474,68 @@ class SqliteStore(Store):
                 event.model_dump_json(),
             ),
         )
-        if effect is Effect.APPLIED and task is not None:
-            conn.execute(
-                "INSERT INTO tasks (provider, task_key, version, status, outcome, source, changed_at, body)"
-                " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (provider, task_key) DO UPDATE SET"
-                " version = excluded.version, status = excluded.status, outcome = excluded.outcome,"
-                " changed_at = excluded.changed_at, body = excluded.body",
-                (
-                    task.provider.value,
-                    task.task_id,
-                    task.version,
-                    task.status.value,
-                    task.outcome.value if task.outcome else None,
-                    task.source,
-                    to_text(task.changed_at),
-                    task.model_dump_json(),
-                ),
-            )
-        applied = Applied(event=event, duplicate=False, effect=effect, task=task)
-        if route is not None:
-            self._enqueue_outbox(conn, applied, route(applied), now)
+
+    @staticmethod
+    def _due_for_confirmation(conn: sqlite3.Connection, event: Event, now: datetime) -> None:
+        """Track the held event's task, open and due now, in the transaction that holds it."""
+        assert event.task_key is not None  # holds() needs an applied change: a task
+        fresh = confirm_tracked(event, now)
+        conn.execute(
+            f"INSERT INTO tracked_tasks ({_TRACKED_COLUMNS}) VALUES ({_TRACKED_MARKS})"
+            " ON CONFLICT (provider, task_id) DO UPDATE SET state = 'open', next_check_at = excluded.next_check_at,"
+            " resolved_at = NULL",
+            _tracked_params(fresh),
+        )
+
+    def _judge(
+        self, conn: sqlite3.Connection, applied: list[Applied], reapplied: list[tuple[Event, int | None]]
+    ) -> list[Applied]:
+        """After a trusted report: judge the held callbacks of each task it reported on (`state.judge_held`)."""
+        last: dict[tuple[str, str], int] = {}
+        for index, item in enumerate(applied):
+            if item.event.task_key is not None and item.event.status is not None:
+                last[(item.event.provider.value, item.event.task_key)] = index
+        reapplied_ids = {event.event_id for event, _ in reapplied}
+        for (provider, task_key), index in last.items():
+            report = applied[index]
+            held = self._held(conn, provider, task_key)
+            verdicts, still_held = judge_all(held, reapplied, self._load_task(conn, provider, task_key), report.event)
+            # a reapplied event's row already holds what the report's merge made of it
+            self._settle(conn, [verdict for verdict in verdicts if verdict.event_id not in reapplied_ids])
+            applied[index] = replace(report, confirmations=tuple(verdicts), still_held=still_held)
         return applied
+
+    @staticmethod
+    def _held(conn: sqlite3.Connection, provider: str, task_key: str) -> list[tuple[Event, int | None]]:
+        rows = conn.execute(
+            "SELECT capture_id, body FROM events WHERE provider = ? AND task_key = ? AND effect = 'held' ORDER BY seq",
+            (provider, task_key),
+        ).fetchall()
+        return [(Event.model_validate_json(row["body"]), row["capture_id"]) for row in rows]
+
+    def _settle(self, conn: sqlite3.Connection, verdicts: Sequence[Confirmation]) -> None:
+        """Write verdicts on held events: their effect, and for the unconfirmed a refused capture with the reason."""
+        if not verdicts:
+            return
+        conn.executemany(
+            "UPDATE events SET effect = ? WHERE event_id = ?", [(v.effect.value, v.event_id) for v in verdicts]
+        )
+        refused = [(v.reason, v.capture_id) for v in verdicts if v.effect is Effect.UNCONFIRMED and v.capture_id]
+        if refused:
+            conn.executemany("UPDATE captures SET state = 'refused', error = ? WHERE id = ?", refused)
+            self._cap_refused(conn)
+
+    async def refuse_held(self, provider: str, task_id: str, asked_at: datetime, said: str) -> list[Confirmation]:
+        def work(conn: sqlite3.Connection) -> list[Confirmation]:
+            verdicts = [
+                Confirmation(event.event_id, capture_id, Effect.UNCONFIRMED, unconfirmed_reason(event, said))
+                for event, capture_id in self._held(conn, provider, task_id)
+                if event.received_at <= asked_at
+            ]
+            self._settle(conn, verdicts)
+            return verdicts
+
+        return await self._write(work)
 
     def _enqueue_outbox(self, conn: sqlite3.Connection, applied: Applied, sinks: Sequence[str], now: datetime) -> None:
         if not sinks:

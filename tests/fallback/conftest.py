@@ -4,16 +4,61 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from receiver.clock import Clock
 from receiver.config import Settings, load_settings
 from tests.conftest import RunningReceiver, serve_in_thread
 from tests.emulator.conftest import Control, emulator  # noqa: F401  (the fixture, re-exported)
 
 SCENARIO_OUTCOME = {"success": "success", "fail": "failed", "partial": "partial"}
+PROVIDER = {"tencent-vod-v2": "tencent-vod", "tencent-vod-v3": "tencent-vod", "tencent-mps": "tencent-mps",
+            "aliyun-vod": "aliyun-vod"}
+
+
+@dataclass(frozen=True)
+class Surface:
+    """What one dialect's fallback looks like from the emulator's side."""
+
+    kinds: tuple[str, ...]  # the task kinds created, in turn
+    query: str  # the task query (one per check)
+    listing: tuple[str, ...]  # the sweep's listing requests
+    retention_s: float  # the provider's query window
+
+
+DAY_S = 86400.0
+SURFACES = {
+    "tencent-vod-v2": Surface(("procedure", "transcode"), "GetTaskInfo", ("GetTaskList",), 72 * 3600.0),
+    "tencent-vod-v3": Surface(("procedure", "transcode"), "DescribeTaskDetail", ("DescribeTasks",), 3 * DAY_S),
+    "tencent-mps": Surface(("workflow",), "DescribeTaskDetail", ("DescribeTasks",), 7 * DAY_S),
+    "aliyun-vod": Surface(("transcode",), "GetTranscodeTask", ("GetVideoList", "ListTranscodeTask"), 365 * DAY_S),
+}
+DIALECTS = tuple(SURFACES)
+
+
+def plan(dialect: str, count: int) -> list[tuple[str, str]]:
+    """(kind, scenario) for `count` tasks. Tencent's transcode-like tasks report only their successful outputs
+    (a partial task looks successful in callbacks and queries alike), so "partial" goes to the kinds that
+    report it: procedures, MPS workflows and Alibaba transcode tasks."""
+    pairs: list[tuple[str, str]] = []
+    kinds = SURFACES[dialect].kinds
+    while len(pairs) < count:
+        for kind in kinds:
+            scenarios = ("success", "fail", "partial") if kind in ("procedure", "workflow") or dialect == "aliyun-vod" \
+                else ("success", "fail")
+            pairs.extend((kind, scenario) for scenario in scenarios)
+    return pairs[:count]
+
+
+def receiver_task_id(dialect: str, created: dict[str, Any]) -> str:
+    """The receiver's id of an emulator task: Alibaba's reports carry no TranscodeTaskId, so the receiver
+    keys a video's transcoding on `transcode:<VideoId>`."""
+    return f"transcode:{created['file_id']}" if dialect == "aliyun-vod" else str(created["task_id"])
 
 
 def fallback_settings(tmp_path: Path, emu: Control, dialect: str, **fallback: Any) -> Settings:
@@ -42,13 +87,40 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def receiver_task(receiver: RunningReceiver, dialect: str, task_id: str) -> dict[str, Any] | None:
+    """The receiver's task state (`GET /api/tasks/<provider>/<task id>`), None when it has none."""
+    with receiver.client() as http:
+        answer = http.get(f"/api/tasks/{PROVIDER[dialect]}/{task_id}")
+    if answer.status_code == 404:
+        return None
+    task: dict[str, Any] | None = answer.json()["task"]
+    return task
+
+
+def tracked(receiver: RunningReceiver, task_id: str) -> dict[str, Any] | None:
+    """What the fallback keeps about a task (`GET /api/tasks?task_id=`), None when it does not track it."""
+    with receiver.client() as http:
+        items: list[dict[str, Any]] = http.get("/api/tasks", params={"task_id": task_id, "limit": 1000}).json()["items"]
+    return items[0] if items else None
+
+
+def receiver_events(receiver: RunningReceiver, task_id: str) -> list[dict[str, Any]]:
+    with receiver.client() as http:
+        items: list[dict[str, Any]] = http.get("/api/events", params={"task_id": task_id}).json()["items"]
+    return items
+
+
+def ledger_time(entry: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(entry["at"]).replace("Z", "+00:00"))
+
+
 @pytest.fixture
-def running() -> Iterator[Callable[[Settings], RunningReceiver]]:
-    """`running(settings)` starts a receiver; all are stopped at the end of the test."""
+def running() -> Iterator[Callable[..., RunningReceiver]]:
+    """`running(settings, clock=None)` starts a receiver; all are stopped at the end of the test."""
     started: list[RunningReceiver] = []
 
-    def start(settings: Settings) -> RunningReceiver:
-        receiver = serve_in_thread(settings)
+    def start(settings: Settings, clock: Clock | None = None) -> RunningReceiver:
+        receiver = serve_in_thread(settings, clock)
         started.append(receiver)
         return receiver
 

@@ -1,126 +1,249 @@
-"""End to end: an emulator that loses callbacks, a receiver that recovers every task by querying."""
+"""End to end, per dialect: an emulator that loses callbacks, a receiver that finds and recovers every task by
+querying, within the provider's retention window and its own rate limit."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
+import pytest
+from alibabacloud_tea_openapi import models as open_api_models  # type: ignore[import-untyped]
+from alibabacloud_vod20170321 import models as aliyun_models  # type: ignore[import-untyped]
+from alibabacloud_vod20170321.client import Client as AliyunClient  # type: ignore[import-untyped]
+from tencentcloud.common import credential  # type: ignore[import-untyped]
+from tencentcloud.common.profile.client_profile import ClientProfile  # type: ignore[import-untyped]
+from tencentcloud.common.profile.http_profile import HttpProfile  # type: ignore[import-untyped]
+from tencentcloud.mps.v20190612 import models as mps_models  # type: ignore[import-untyped]
+from tencentcloud.mps.v20190612.mps_client import MpsClient  # type: ignore[import-untyped]
+from tencentcloud.vod.v20180717 import models as vod_models  # type: ignore[import-untyped]
+from tencentcloud.vod.v20180717.vod_client import VodClient  # type: ignore[import-untyped]
 
-from receiver.config import Settings
+from receiver.clock import SystemClock
 from receiver.emulator.config import EmulatorConfig
 from tests.conftest import RunningReceiver
-from tests.fallback.conftest import SCENARIO_OUTCOME, fallback_settings, wait_until
+from tests.emulator.conftest import Control
+from tests.fallback.conftest import (
+    DIALECTS,
+    SCENARIO_OUTCOME,
+    SURFACES,
+    fallback_settings,
+    ledger_time,
+    plan,
+    receiver_events,
+    receiver_task,
+    receiver_task_id,
+    tracked,
+    wait_until,
+)
 
-PROVIDER = {"tencent-vod-v2": "tencent-vod", "tencent-vod-v3": "tencent-vod", "tencent-mps": "tencent-mps",
-            "aliyun-vod": "aliyun-vod"}
+Running = Callable[..., RunningReceiver]
+NOWHERE = "http://127.0.0.1:9/callbacks"  # a callback URL for tasks whose callbacks are all dropped anyway
 
 
-def receiver_task(receiver: RunningReceiver, dialect: str, task_id: str) -> dict[str, Any] | None:
-    with receiver.client() as http:
-        answer = http.get(f"/api/tasks/{PROVIDER[dialect]}/{task_id}")
-    if answer.status_code == 404:
-        return None
-    task: dict[str, Any] | None = answer.json()["task"]
-    return task
-
-
-def test_legacy_all_callbacks_dropped_sweep_finds_and_polls_recover(
-    tmp_path: Path, emulator: Any, running: Callable[[Settings], RunningReceiver]
-) -> None:
-    emu = emulator(EmulatorConfig(time_scale=0, faults={"drop": 1.0}))
-    receiver = running(fallback_settings(tmp_path, emu, "tencent-vod-v2"))
-    scenarios = ["success", "fail", "success", "fail", "success", "success"]
-    created = [
-        emu.create("tencent-vod-v2", kind="transcode", scenario=s,
-                   callback_url=f"{receiver.url}/callbacks/tencent-vod-v2")
-        for s in scenarios
+def create_tasks(emu: Control, dialect: str, count: int, callback_url: str, **fields: Any) -> list[dict[str, Any]]:
+    return [
+        {**emu.create(dialect, kind=kind, scenario=scenario, callback_url=callback_url, **fields),
+         "scenario": scenario}
+        for kind, scenario in plan(dialect, count)
     ]
-    for task in created:
-        emu.finish(task["task_id"])
 
-    def all_recovered() -> bool:
-        states = [receiver_task(receiver, "tencent-vod-v2", t["task_id"]) for t in created]
+
+def all_finished(receiver: RunningReceiver, dialect: str, created: list[dict[str, Any]]) -> Callable[[], bool]:
+    def check() -> bool:
+        states = [receiver_task(receiver, dialect, receiver_task_id(dialect, t)) for t in created]
         return all(s is not None and s["status"] == "finished" for s in states)
 
-    wait_until(all_recovered)
-    for task, scenario in zip(created, scenarios, strict=True):
-        state = receiver_task(receiver, "tencent-vod-v2", task["task_id"])
+    return check
+
+
+def task_queries(emu: Control, dialect: str) -> Counter[str]:
+    """How many times the fallback queried each emulator task (listing requests name no task)."""
+    action = SURFACES[dialect].query
+    return Counter(str(q["task_id"]) for q in emu.entries("query") if q["detail"]["action"] == action)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_all_callbacks_dropped_sweep_finds_every_task_and_one_query_recovers_it(
+    dialect: str, tmp_path: Path, emulator: Any, running: Running
+) -> None:
+    emu = emulator(EmulatorConfig(time_scale=0, faults={"drop": 1.0}))
+    # The tasks finish while the receiver is away (or their callbacks are lost: the same to it), so it can learn
+    # of them only by listing the provider's tasks.
+    created = create_tasks(emu, dialect, 7, NOWHERE)
+    for task in created:
+        emu.finish(task["task_id"])
+    receiver = running(fallback_settings(tmp_path, emu, dialect))
+
+    wait_until(all_finished(receiver, dialect, created))
+    for task in created:
+        key = receiver_task_id(dialect, task)
+        state = receiver_task(receiver, dialect, key)
         assert state is not None
-        assert state["outcome"] == SCENARIO_OUTCOME[scenario], (task, state)
+        assert state["outcome"] == SCENARIO_OUTCOME[task["scenario"]], (task, state)
         assert state["last_origin"] == "poll"
-    assert emu.ledger()["summary"]["delivered"] == 0  # nothing came by callback
+        assert {e["origin"] for e in receiver_events(receiver, key)} == {"poll"}
+        watch = tracked(receiver, key)
+        assert watch is not None and (watch["via"], watch["state"]) == ("sweep", "recovered"), watch
+    summary = emu.ledger()["summary"]
+    assert summary["published"] > 0 and summary["delivered"] == 0  # nothing came by callback
     queries = emu.entries("query")
-    assert queries and all(q["detail"]["outcome"] == "ok" for q in queries)  # never over the limit
-    info = [q for q in queries if q["detail"]["action"] == "GetTaskInfo"]
-    # the sweep can find a task before it finishes (its deadline already past): then a second query
-    assert len(created) <= len(info) <= 2 * len(created)
-    with httpx.Client(base_url=receiver.url) as http:
-        listed = http.get("/api/events", params={"task_id": created[0]["task_id"]}).json()["items"]
-    assert {e["origin"] for e in listed} == {"poll"}
-    with httpx.Client(base_url=receiver.url) as http:
+    assert all(q["detail"]["outcome"] == "ok" for q in queries), [q for q in queries if q["detail"]["outcome"] != "ok"]
+    assert {q["detail"]["action"] for q in queries} == {SURFACES[dialect].query, *SURFACES[dialect].listing}
+    # every task was already finished when found: one query each, no more
+    assert task_queries(emu, dialect) == Counter({t["task_id"]: 1 for t in created})
+    with receiver.client() as http:
         scraped = http.get("/metrics").text
     assert f"vodhook_fallback_recovered_total {float(len(created))}" in scraped
     assert "vodhook_fallback_overdue 0.0" in scraped
 
 
-def test_legacy_lossy_duplicated_reordered_callbacks_all_tasks_reach_final_state(
-    tmp_path: Path, emulator: Any, running: Callable[[Settings], RunningReceiver]
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_lossy_duplicated_reordered_callbacks_every_task_ends_right_and_only_the_lost_are_queried(
+    dialect: str, tmp_path: Path, emulator: Any, running: Running
 ) -> None:
-    emu = emulator(EmulatorConfig(time_scale=0, reorder_hold_s=0.2,
+    emu = emulator(EmulatorConfig(time_scale=1.0, reorder_hold_s=0.2,
                                   faults={"drop": 0.3, "duplicate": 0.2, "reorder": 0.2}))
-    # The deadline leaves delivered callbacks time to be processed first: with 1 s, a callback processed late on a
-    # loaded machine raced its own deadline and the task was queried once more than needed.
-    receiver = running(fallback_settings(tmp_path, emu, "tencent-vod-v2", deadline_s=3.0))
-    scenarios = ["success", "fail"] * 6
-    created = [
-        emu.create("tencent-vod-v2", kind="transcode", scenario=s, notify_mode="Change",
-                   callback_url=f"{receiver.url}/callbacks/tencent-vod-v2")
-        for s in scenarios
-    ]
-    for task in created:
-        emu.finish(task["task_id"])
+    # The deadline leaves a delivered callback time to be processed first, even on a loaded machine.
+    receiver = running(fallback_settings(tmp_path, emu, dialect, deadline_s=6.0))
+    created = create_tasks(emu, dialect, 12, f"{receiver.url}/callbacks/{dialect}", notify_mode="Change",
+                           durations={"waiting_s": 0.1, "processing_s": 0.6})
+
+    wait_until(all_finished(receiver, dialect, created))
     emu.settle()
-
-    def all_final() -> bool:
-        states = [receiver_task(receiver, "tencent-vod-v2", t["task_id"]) for t in created]
-        return all(s is not None and s["status"] == "finished" for s in states)
-
-    wait_until(all_final)
-    for task, scenario in zip(created, scenarios, strict=True):
-        state = receiver_task(receiver, "tencent-vod-v2", task["task_id"])
-        assert state is not None and state["outcome"] == SCENARIO_OUTCOME[scenario], (task, state)
+    for task in created:
+        state = receiver_task(receiver, dialect, receiver_task_id(dialect, task))
+        assert state is not None and state["outcome"] == SCENARIO_OUTCOME[task["scenario"]], (task, state)
     summary = emu.ledger()["summary"]
-    assert summary["dropped"] > 0 and summary["delivered"] > 0  # some came by callback, some did not
-    queries = emu.entries("query")
-    assert all(q["detail"]["outcome"] == "ok" for q in queries)
-    info = [q for q in queries if q["detail"]["action"] == "GetTaskInfo"]
-    assert len(info) <= len(created)  # a task its callback finished is never queried
+    assert summary["dropped"] > 0 and summary["delivered"] > 0 and summary["faults"].get("duplicate", 0) > 0
+    assert all(q["detail"]["outcome"] == "ok" for q in emu.entries("query"))
+
+    # Which tasks' last callback (the one that finishes them) reached the receiver, per the emulator's books.
+    last: dict[str, str] = {}
+    for entry in emu.entries("published"):
+        last[str(entry["task_id"])] = str(entry["notification_id"])
+    delivered = {str(e["notification_id"]) for e in emu.entries("delivered")}
+    came = {t["task_id"] for t in created if last[t["task_id"]] in delivered}
+    lost = {t["task_id"] for t in created} - came
+    assert came and lost  # the seed gives both kinds
+    queried = task_queries(emu, dialect)
+    assert not came & set(queried), {t: queried[t] for t in came & set(queried)}  # a callback finished them
+    assert lost <= set(queried)
+    for task in created:
+        watch = tracked(receiver, receiver_task_id(dialect, task))
+        if task["task_id"] in came:  # closed by its callback (untracked: the callback was its first sign of life)
+            assert watch is None or watch["state"] == "done", (task, watch)
+        else:
+            assert watch is not None and watch["state"] == "recovered", (task, watch)
 
 
-def test_legacy_task_past_retention_ends_lost(
-    tmp_path: Path, emulator: Any, running: Callable[[Settings], RunningReceiver]
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_tasks_past_the_retention_window_end_lost_an_unknown_young_one_stays_open_new_ones_are_found(
+    dialect: str, tmp_path: Path, emulator: Any, running: Running
 ) -> None:
+    retention_s = SURFACES[dialect].retention_s
     emu = emulator(EmulatorConfig(time_scale=0, faults={"drop": 1.0}))
-    receiver = running(fallback_settings(tmp_path, emu, "tencent-vod-v2", source={"sweep": False}))
-    old = emu.create("tencent-vod-v2", kind="transcode", age_s=73 * 3600.0)
-    young = emu.create("tencent-vod-v2", kind="transcode", task_id="never-indexed-yet")
+    clock = SystemClock()
+    receiver = running(fallback_settings(tmp_path, emu, dialect), clock)
+
+    # 1. Found by the sweep while it runs, queried (not finished), then the provider forgets it.
+    aging = emu.create(dialect, kind=SURFACES[dialect].kinds[0], callback_url=NOWHERE)
+    aging_id = receiver_task_id(dialect, aging)
+    wait_until(lambda: (tracked(receiver, aging_id) or {}).get("attempts", 0) >= 1)
+    assert tracked(receiver, aging_id)["state"] == "open"  # type: ignore[index]
+    emu.clock(advance_s=retention_s + 3600.0)
+    clock.offset += timedelta(seconds=retention_s + 3600.0)
+    wait_until(lambda: (tracked(receiver, aging_id) or {}).get("state") == "lost")
+    # The tasks that left the window do not hide new ones from the sweep (a legacy offset cursor did).
+    fresh = emu.create(dialect, kind=SURFACES[dialect].kinds[0], callback_url=NOWHERE)
+    emu.finish(fresh["task_id"])
+    wait_until(lambda: (tracked(receiver, receiver_task_id(dialect, fresh)) or {}).get("state") == "recovered")
+
+    # 2. Registered by the user long after its creation: the provider no longer has it.
+    old = emu.create(dialect, kind=SURFACES[dialect].kinds[0], callback_url=NOWHERE, age_s=retention_s + 3600.0)
+    old_id = receiver_task_id(dialect, old)
+    # 3. Registered right away but not (yet) known to the provider: the same "not found", inside the window.
+    young_id = "transcode:never-indexed-yet" if dialect == "aliyun-vod" else "never-indexed-yet"
     with receiver.client() as http:
-        for task, created_at in ((old, old["created_at"]), ("unknown-young", None)):
-            task_id = task["task_id"] if isinstance(task, dict) else task
-            answer = http.post("/api/tasks", json={"source": "tencent-vod-v2", "task_id": task_id,
-                                                   "created_at": created_at, "deadline_s": 0})
+        for task_id, created_at in ((old_id, old["created_at"]), (young_id, None)):
+            answer = http.post("/api/tasks", json={"source": dialect, "task_id": task_id, "created_at": created_at,
+                                                   "deadline_s": 0})
             assert answer.status_code == 201, answer.text
-    assert young["task_id"] == "never-indexed-yet"
+    wait_until(lambda: (tracked(receiver, old_id) or {}).get("state") == "lost")
+    # ... is not enough: it stays open, asked again with backoff
+    wait_until(lambda: (tracked(receiver, young_id) or {}).get("attempts", 0) >= 2)
+    assert tracked(receiver, young_id)["state"] == "open"  # type: ignore[index]
+    with receiver.client() as http:
+        scraped = http.get("/metrics").text
+    assert "vodhook_fallback_lost_total 2.0" in scraped
+    refusals = [q for q in emu.entries("query") if q["detail"]["outcome"] != "ok"]
+    assert refusals and all("NotFound" in q["detail"]["outcome"] or "NoSuchResource" in q["detail"]["outcome"]
+                            or q["detail"]["outcome"] == "error:70014" for q in refusals), refusals
 
-    def tracked(task_id: str) -> dict[str, Any]:
-        with receiver.client() as http:
-            answer = http.get("/api/tasks", params={"task_id": task_id, "limit": 1000})
-            items: list[dict[str, Any]] = answer.json()["items"]
-            return items[0]
 
-    wait_until(lambda: tracked(old["task_id"])["state"] == "lost")
-    # the same "not found" for a task inside the window is not enough: it stays open, retried with backoff
-    wait_until(lambda: tracked("unknown-young")["attempts"] >= 2)
-    assert tracked("unknown-young")["state"] == "open"
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_queries_stay_within_the_configured_rate_limit(
+    dialect: str, tmp_path: Path, emulator: Any, running: Running
+) -> None:
+    rate, burst = 2.0, 2.0
+    emu = emulator(EmulatorConfig(time_scale=1.0, faults={"drop": 1.0}))
+    receiver = running(fallback_settings(tmp_path, emu, dialect, sweep_interval_s=2.0,
+                                         source={"rate_per_s": rate, "burst": burst}))
+    created = create_tasks(emu, dialect, 8, NOWHERE, durations={"waiting_s": 0.0, "processing_s": 0.2})
+
+    wait_until(all_finished(receiver, dialect, created))
+    for task in created:
+        state = receiver_task(receiver, dialect, receiver_task_id(dialect, task))
+        assert state is not None and state["outcome"] == SCENARIO_OUTCOME[task["scenario"]], (task, state)
+    queries = emu.entries("query")
+    assert all(q["detail"]["outcome"] == "ok" for q in queries), [q for q in queries if q["detail"]["outcome"] != "ok"]
+    assert all(q["detail"]["caller"] == "test" for q in queries)
+    # A token bucket of `rate`/s holding `burst` lets at most burst + rate requests into any one second.
+    times = sorted(ledger_time(q) for q in queries)
+    busiest = max(sum(1 for t in times[i:] if (t - start).total_seconds() < 1.0) for i, start in enumerate(times))
+    assert busiest <= rate + burst, (busiest, [t.isoformat() for t in times])
+    # ... and the bucket did hold queries back: the limit was reached, not merely never approached.
+    bucket = receiver.app.state.fallback.sources[dialect].bucket
+    assert bucket.waits > 0
+    assert len(queries) > (rate + burst) * 2
+
+
+def test_the_sweeps_listings_answer_the_official_sdks_with_their_time_filters(emulator: Any) -> None:
+    """The listing calls the sweep relies on, made by the official SDKs: Alibaba GetVideoList (the way to the
+    VideoIds ListTranscodeTask needs), VOD 3.0 DescribeTasks with CreateTime.After, MPS DescribeTasks with
+    StartTime; tasks created before the cut are left out, after it are listed (a cut is inclusive)."""
+    emu = emulator(EmulatorConfig(time_scale=0))
+    before = {d: emu.create(d, kind=SURFACES[d].kinds[0]) for d in ("aliyun-vod", "tencent-vod-v3", "tencent-mps")}
+    moved = datetime.fromisoformat(emu.clock(advance_s=3600.0)["now"])
+    cut = moved.strftime("%Y-%m-%dT%H:%M:%SZ")
+    after = {d: [emu.create(d, kind=SURFACES[d].kinds[0]) for _ in range(3)] for d in before}
+
+    aliyun = AliyunClient(open_api_models.Config(access_key_id="test", access_key_secret="test",
+                                                 region_id="cn-shanghai", endpoint=emu.server.netloc, protocol="http"))
+    pages = [aliyun.get_video_list(aliyun_models.GetVideoListRequest(
+        start_time=cut, sort_by="CreationTime:Asc", page_size=2, page_no=n)).body for n in (1, 2)]
+    assert [p.total for p in pages] == [3, 3]
+    listed = [v.video_id for p in pages for v in p.video_list.video]
+    assert listed == [t["file_id"] for t in after["aliyun-vod"]]
+    assert {v.status for p in pages for v in p.video_list.video} == {"Transcoding"}
+
+    profile = ClientProfile(httpProfile=HttpProfile(endpoint=emu.server.netloc, protocol="http"))
+    vod = VodClient(credential.Credential("test", "test"), "", profile)
+    request = vod_models.DescribeTasksRequest()
+    request.CreateTime = vod_models.TimeRange()
+    request.CreateTime.After = cut
+    request.Limit = 2
+    first = vod.DescribeTasks(request)
+    request.ScrollToken = first.ScrollToken
+    second = vod.DescribeTasks(request)
+    assert [t.TaskId for t in [*first.TaskSet, *second.TaskSet]] == [t["task_id"] for t in after["tencent-vod-v3"]]
+    assert second.ScrollToken == ""
+
+    mps = MpsClient(credential.Credential("test", "test"), "ap-guangzhou", profile)
+    mps_request = mps_models.DescribeTasksRequest()
+    mps_request.StartTime = cut
+    answer = mps.DescribeTasks(mps_request)
+    assert [t.TaskId for t in answer.TaskSet] == [t["task_id"] for t in reversed(after["tencent-mps"])]  # newest first
+    assert answer.TotalCount == 3

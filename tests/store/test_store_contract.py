@@ -815,3 +815,152 @@ async def test_tracked_tasks_and_cursors(store: Store) -> None:
     assert await store.get_cursor("sweep:vod") == "page-3"
     await store.set_cursor("sweep:vod", None)
     assert await store.get_cursor("sweep:vod") is None
+
+
+# confirmation: held terminal callbacks (a source with `confirm`) -------------------------------------------
+
+
+def poll(status: Status, outcome: Outcome | None = None, *, at: datetime, capture_id: int | None = None) -> Event:
+    """A query answer's event: other wording than the callback (its own event type), origin poll."""
+    answer = event(status=status, outcome=outcome, event_type="DescribeTaskDetail", at=at, capture_id=capture_id)
+    return answer.model_copy(update={"origin": Origin.POLL})
+
+
+async def hold(store: Store, *events: Event) -> tuple[int, list[Applied]]:
+    """Capture and apply `events` as a confirming source's callback would be (`Processed.hold`)."""
+    capture_id = await store.capture(new_capture())
+    stamped = [e.model_copy(update={"capture_id": capture_id}) for e in events]
+    [applied] = await store.apply([Processed(capture_id, events=stamped, hold=True)], lambda _: ["s"])
+    return capture_id, applied
+
+
+async def answer(store: Store, *events: Event) -> list[Applied]:
+    capture_id = await store.capture(replace(new_capture(), origin=Origin.POLL))
+    stamped = [e.model_copy(update={"capture_id": capture_id}) for e in events]
+    [applied] = await store.apply([Processed(capture_id, events=stamped)], lambda _: ["s"])
+    return applied
+
+
+async def test_a_held_terminal_callback_changes_nothing_until_a_query_answer_confirms_it(
+    store: Store, clock: ManualClock
+) -> None:
+    at = clock.now()
+    _, [started] = await hold(store, event(status=Status.PROCESSING, at=at))
+    assert started.effect is Effect.APPLIED  # only terminal events are held
+    claimed = event(status=Status.FINISHED, outcome=Outcome.SUCCESS, at=at + timedelta(seconds=1))
+    held_capture, [held] = await hold(store, claimed)
+    assert (held.duplicate, held.effect) == (False, Effect.HELD)
+    _, [again] = await hold(store, claimed)  # the same callback once more: a duplicate, still held
+    assert (again.duplicate, again.effect) == (True, Effect.HELD)
+
+    task = await store.get_task("tencent-vod", "task-1")
+    assert task is not None and (task.status, task.version) == (Status.PROCESSING, 1)
+    stored = await store.get_event(claimed.event_id)
+    assert stored is not None and stored.effect is Effect.HELD  # visible, with its effect
+    assert [m.event_id for m in await store.list_outbox(OutboxFilter())] == [started.event.event_id]
+    watch = await store.get_tracked("tencent-vod", "task-1")  # tracked by the same transaction, due now
+    assert watch is not None and (watch.state, watch.via, watch.next_check_at) == (TrackState.OPEN, "confirm", at)
+
+    clock.advance(5)
+    [confirming] = await answer(store, poll(Status.FINISHED, Outcome.SUCCESS, at=clock.now()))
+    assert confirming.effect is Effect.APPLIED and confirming.task is not None
+    assert confirming.task.status is Status.FINISHED and confirming.task.last_origin is Origin.POLL
+    assert [(c.event_id, c.capture_id, c.effect) for c in confirming.confirmations] == [
+        (claimed.event_id, held_capture, Effect.CONFIRMED)
+    ]
+    assert confirming.still_held == 0
+    stored = await store.get_event(claimed.event_id)
+    assert stored is not None and stored.effect is Effect.CONFIRMED
+    kept = await store.get_capture(held_capture)
+    assert kept is not None and kept.state is CaptureState.PROCESSED
+    # what the sink gets is the provider's answer, once
+    assert [m.event_id for m in await store.list_outbox(OutboxFilter())] == [
+        confirming.event.event_id,
+        started.event.event_id,
+    ]
+
+
+async def test_an_unconfirmed_callback_is_refused_with_the_reason_and_can_be_held_again(
+    store: Store, clock: ManualClock
+) -> None:
+    at = clock.now()
+    await store.track_tasks([tracked("task-1", deadline_min=60, check_min=60)])
+    await store.close_tracked([("tencent-vod", "task-1")], TrackState.DONE, at)
+    claimed = event(status=Status.FINISHED, outcome=Outcome.SUCCESS, at=at)
+    held_capture, [held] = await hold(store, claimed)
+    assert held.effect is Effect.HELD and held.task is None  # its first event: no task yet
+    watch = await store.get_tracked("tencent-vod", "task-1")  # a closed row reopens, due now, keeping its history
+    assert watch is not None and (watch.state, watch.via, watch.next_check_at) == (TrackState.OPEN, "event", at)
+    assert watch.resolved_at is None and watch.deadline == T0 + timedelta(minutes=60)
+
+    # A callback that arrives after the question went out is not judged by its answer.
+    late = event(status=Status.FINISHED, outcome=Outcome.FAILED, at=at + timedelta(seconds=2))
+    late_capture, _ = await hold(store, late)
+    [refuting] = await answer(store, poll(Status.PROCESSING, at=at + timedelta(seconds=1)))
+    assert refuting.effect is Effect.APPLIED and refuting.still_held == 1
+    [verdict] = refuting.confirmations
+    assert (verdict.event_id, verdict.capture_id) == (claimed.event_id, held_capture)
+    assert verdict.effect is Effect.UNCONFIRMED
+    assert verdict.reason is not None
+    assert "task-1" in verdict.reason and "finished/success" in verdict.reason and "says processing" in verdict.reason
+    refused = await store.get_capture(held_capture)
+    assert refused is not None and (refused.state, refused.error) == (CaptureState.REFUSED, verdict.reason)
+    assert [c.id for c in await store.list_captures(CaptureFilter(state=CaptureState.REFUSED))] == [held_capture]
+    stored = await store.get_event(claimed.event_id)
+    assert stored is not None and stored.effect is Effect.UNCONFIRMED
+    task = await store.get_task("tencent-vod", "task-1")
+    assert task is not None and task.status is Status.PROCESSING
+    assert [m.event_id for m in await store.list_outbox(OutboxFilter())] == [refuting.event.event_id]
+
+    # "not found" refutes what was held before the question, and only that
+    assert await store.refuse_held("tencent-vod", "task-1", at + timedelta(seconds=1), "not found") == []
+    [unknown] = await store.refuse_held("tencent-vod", "task-1", at + timedelta(seconds=3), "not found (gone)")
+    assert (unknown.event_id, unknown.capture_id, unknown.effect) == (late.event_id, late_capture, Effect.UNCONFIRMED)
+    assert unknown.reason is not None and unknown.reason.endswith("finished/failed, the provider says not found (gone)")
+    gone = await store.get_capture(late_capture)
+    assert gone is not None and gone.state is CaptureState.REFUSED
+
+    # Reprocessing the refused capture holds its event again (not a duplicate), to be judged anew.
+    [[again]] = await store.apply([Processed(held_capture, events=[claimed], hold=True)])
+    assert (again.duplicate, again.effect) == (False, Effect.HELD)
+    stored = await store.get_event(claimed.event_id)
+    assert stored is not None and stored.effect is Effect.HELD
+    kept = await store.get_capture(held_capture)
+    assert kept is not None and kept.state is CaptureState.PROCESSED
+    # ... and once the task really ended as it said, the next answer confirms it.
+    [ended] = await answer(store, poll(Status.FINISHED, Outcome.SUCCESS, at=at + timedelta(seconds=9)))
+    assert [(c.event_id, c.effect) for c in ended.confirmations] == [(claimed.event_id, Effect.CONFIRMED)]
+
+
+async def test_a_query_answer_worded_as_the_held_callback_applies_it_and_confirms_it(store: Store) -> None:
+    claimed = event(status=Status.FINISHED, outcome=Outcome.PARTIAL)
+    held_capture, [held] = await hold(store, claimed)
+    assert held.effect is Effect.HELD
+    same = claimed.model_copy(update={"origin": Origin.POLL, "received_at": T0 + timedelta(seconds=1)})
+    assert same.event_id == claimed.event_id
+    [confirming] = await answer(store, same)
+    assert (confirming.duplicate, confirming.effect) == (False, Effect.APPLIED)
+    assert [(c.capture_id, c.effect) for c in confirming.confirmations] == [(held_capture, Effect.CONFIRMED)]
+    task = await store.get_task("tencent-vod", "task-1")
+    assert task is not None and (task.status, task.outcome) == (Status.FINISHED, Outcome.PARTIAL)
+    assert len(await store.list_outbox(OutboxFilter())) == 1
+
+
+async def test_the_verdicts_go_on_the_last_event_of_each_task_in_a_report(store: Store) -> None:
+    claimed = event(status=Status.FINISHED, outcome=Outcome.SUCCESS)
+    held_capture, _ = await hold(store, claimed)
+    other = event("task-2", status=Status.FINISHED, outcome=Outcome.FAILED)
+    other_capture, _ = await hold(store, other)
+    taskless = event(None, status=None, event_type="Info").model_copy(update={"origin": Origin.POLL})
+    later = T0 + timedelta(seconds=1)
+    info, started, finished, second = await answer(
+        store,
+        taskless,
+        poll(Status.PROCESSING, at=later),
+        poll(Status.FINISHED, Outcome.SUCCESS, at=later),
+        poll(Status.PROCESSING, at=later).model_copy(update={"task_id": "task-2"}),
+    )
+    assert (info.effect, info.confirmations) == (Effect.NO_TASK, ())
+    assert started.confirmations == () and started.event.status is Status.PROCESSING
+    assert [(c.capture_id, c.effect) for c in finished.confirmations] == [(held_capture, Effect.CONFIRMED)]
+    assert [(c.capture_id, c.effect) for c in second.confirmations] == [(other_capture, Effect.UNCONFIRMED)]

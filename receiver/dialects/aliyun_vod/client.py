@@ -1,10 +1,10 @@
 """Query client for Alibaba Cloud VOD (`vod.<region>.aliyuncs.com`, RPC API 2017-03-21).
 
-GetTranscodeTask for the fallback's polling, ListTranscodeTask for its sweep. Calls go out as the official
-SDKs send them: `POST /?<parameters>` with an empty body, signed with the RPC v1 HMAC-SHA1 signature (the
-old core SDK's, the default here) or ACS3-HMAC-SHA256 (the Tea SDK's default). Each method returns the
-decoded JSON document unchanged, or raises `ProviderError` for the 4xx/5xx `{RequestId, HostId, Code,
-Message, Recommend}` answers.
+GetTranscodeTask for the fallback's polling; GetVideoList, then ListTranscodeTask per video, for its sweep.
+Calls go out as the official SDKs send them: `POST /?<parameters>` with an empty body, signed with the RPC v1
+HMAC-SHA1 signature (the old core SDK's, the default here) or ACS3-HMAC-SHA256 (the Tea SDK's default). Each
+method returns the decoded JSON document unchanged, or raises `ProviderError` for the 4xx/5xx `{RequestId,
+HostId, Code, Message, Recommend}` answers.
 """
 
 from __future__ import annotations
@@ -169,6 +169,28 @@ class AliyunVodClient(QueryClient):
             "PageNo": page_no,
         }
         return await self.call("ListTranscodeTask", params)
+
+    async def get_video_list(
+        self,
+        *,
+        start_time: str | None = None,
+        end_time: str | None = None,
+        sort_by: Literal["CreationTime:Asc", "CreationTime:Desc"] | None = None,
+        status: str | None = None,
+        page_size: int | None = None,
+        page_no: int | None = None,
+    ) -> dict[str, Any]:
+        """The account's videos by CreationTime (`VideoList.Video`, `Total`), pages of 1..100, the first 5000
+        matches of a filter: the sweep's way to the VideoIds ListTranscodeTask needs."""
+        params = {
+            "StartTime": start_time,
+            "EndTime": end_time,
+            "SortBy": sort_by,
+            "Status": status,
+            "PageSize": page_size,
+            "PageNo": page_no,
+        }
+        return await self.call("GetVideoList", params)
 
 
 def _quote(value: str | bytes, safe: str | bytes = "", encoding: str | None = None, errors: str | None = None) -> str:

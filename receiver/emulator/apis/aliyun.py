@@ -1,11 +1,13 @@
-"""Alibaba Cloud VOD RPC API (2017-03-21): GetTranscodeTask, ListTranscodeTask, SubmitTranscodeJobs.
+"""Alibaba Cloud VOD RPC API (2017-03-21): GetTranscodeTask, ListTranscodeTask, GetVideoList, SubmitTranscodeJobs.
 
 Both signatures are checked: RPC v1 HMAC-SHA1 (`Signature` parameter; the old core SDK, and the new SDK
 with `signature_algorithm='v2'`) and ACS3-HMAC-SHA256 (`Authorization` header; the new SDK's default).
 The action comes from the query, the form body, or `x-acs-action`. Success answers carry
 `application/json;charset=utf-8`; errors are `{RequestId, HostId, Code, Message, Recommend}` with the
 HTTP status Alibaba uses (404 NoSuchResource, 400 SignatureDoesNotMatch, 400 Throttling.User, ...).
-Retention: one year.
+Retention: one year for transcode tasks. GetVideoList (help.aliyun.com/document_detail/52838) is the
+account-wide listing: videos by CreationTime (StartTime/EndTime, SortBy, PageNo/PageSize ≤ 100, the first
+5000 matches), the only way to find the VideoIds ListTranscodeTask needs when every callback was lost.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from receiver.signing.aliyun_rpc import verify_params as verify_rpc
 DIALECT = Dialect.ALIYUN_VOD
 RETENTION_S = 365 * 86400.0
 CONTENT_TYPE = "application/json;charset=utf-8"
-ACTIONS = ("GetTranscodeTask", "ListTranscodeTask", "SubmitTranscodeJobs")
+ACTIONS = ("GetTranscodeTask", "ListTranscodeTask", "GetVideoList", "SubmitTranscodeJobs")
+VIDEO_LIST_CAP = 5000  # "returns up to the first 5000 videos matching the filter"
 
 
 class PopError(Exception):
@@ -139,6 +142,8 @@ def _answer(action: str, params: dict[str, str], emu: Emulator) -> tuple[dict[st
         return _get(params, emu)
     if action == "ListTranscodeTask":
         return _list(params, emu), None
+    if action == "GetVideoList":
+        return _video_list(params, emu), None
     return _submit(params, emu)
 
 
@@ -191,6 +196,36 @@ def _list(params: dict[str, str], emu: Emulator) -> dict[str, Any]:
     tasks.sort(key=lambda t: t.created_at, reverse=True)
     page = tasks[(number - 1) * size:number * size]
     return {"TranscodeTaskList": [bodies.list_item(t) for t in page]}
+
+
+def _video_list(params: dict[str, str], emu: Emulator) -> dict[str, Any]:
+    try:
+        size = int(params.get("PageSize") or 10)
+        number = int(params.get("PageNo") or 1)
+    except ValueError as exc:
+        raise PopError(400, "InvalidParameter", f"The specified parameter PageSize/PageNo is not valid: {exc}") from exc
+    if not 1 <= size <= 100 or number < 1:
+        raise PopError(400, "InvalidParameter", "The specified parameter PageSize (1-100) or PageNo is not valid.")
+    sort = params.get("SortBy") or "CreationTime:Desc"
+    if sort not in ("CreationTime:Desc", "CreationTime:Asc"):
+        raise PopError(400, "InvalidParameter", f"The specified parameter SortBy is not valid: {sort!r}.")
+    start, end = params.get("StartTime", ""), params.get("EndTime", "")
+    if start and end and end <= start:
+        raise PopError(400, "InvalidParameter", "The specified parameter EndTime must be later than StartTime.")
+    wanted = {s for s in params.get("Status", "").split(",") if s}
+    videos: dict[str, list[SimTask]] = {}
+    for task in emu.sim.tasks(DIALECT):  # videos outlive their tasks' one-year query window
+        videos.setdefault(task.file_id, []).append(task)
+    items = [bodies.video_item(tasks) for tasks in videos.values()]
+    items = [
+        v for v in items
+        if (not start or v["CreationTime"] >= start) and (not end or v["CreationTime"] <= end)
+        and (not wanted or v["Status"] in wanted)
+    ]
+    items.sort(key=lambda v: str(v["CreationTime"]), reverse=sort.endswith("Desc"))
+    reachable = items[:VIDEO_LIST_CAP]
+    page = reachable[(number - 1) * size:number * size]
+    return {"Total": len(items), "VideoList": {"Video": page}}
 
 
 def _submit(params: dict[str, str], emu: Emulator) -> tuple[dict[str, Any], SimTask | None]:

@@ -14,6 +14,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -198,6 +199,18 @@ def require_str(params: dict[str, Any], name: str) -> str:
     if not isinstance(value, str):
         raise ApiError("InvalidParameter", f"The value type of parameter `{name}` is not valid: {value!r}.")
     return value
+
+
+def iso_param(params: dict[str, Any], name: str, shown: str | None = None) -> datetime | None:
+    """An optional ISO 8601 time parameter (`2026-01-01T00:00:00Z`), as aware UTC."""
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ApiError("InvalidParameterValue", f"{shown or name}={value!r} is not an ISO 8601 time.") from exc
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def optional_int(params: dict[str, Any], name: str, default: int, low: int, high: int) -> int:

@@ -1,7 +1,9 @@
 """Tencent MPS API actions: ProcessMedia (creates a WorkflowTask), DescribeTaskDetail, DescribeTasks.
 
 Retention 7 days (the Chinese docs, SDK and CLI; an old intl page says 3); unknown or expired tasks get
-ResourceNotFound (which of the documented candidates MPS really returns is not known). ProcessMedia's
+ResourceNotFound (which of the documented candidates MPS really returns is not known). DescribeTasks'
+StartTime/EndTime ("查询任务开始/结束时间") are read as a creation-time range, start inclusive, end exclusive
+(the docs do not say which time they bound). ProcessMedia's
 TaskNotifyConfig decides the callback: `NotifyType=URL` with `NotifyUrl` (and `NotifyKey` to sign), as MPS
 does; without one the dialect's configured URL is used.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from receiver.emulator.apis.tc3 import ApiError, Call, Handler, optional_int, require_str
+from receiver.emulator.apis.tc3 import ApiError, Call, Handler, iso_param, optional_int, require_str
 from receiver.emulator.bodies import tencent_mps as bodies
 from receiver.emulator.config import Dialect
 from receiver.emulator.engine import Emulator
@@ -34,7 +36,12 @@ async def describe_tasks(call: Call, emu: Emulator) -> tuple[dict[str, Any], Sim
         raise ApiError("InvalidParameterValue", f"Status {status!r} is not WAITING, PROCESSING or FINISH.")
     limit = optional_int(call.params, "Limit", 10, 1, 100)
     token = call.params.get("ScrollToken") or ""
-    tasks = [t for t in emu.visible_tasks(DIALECT, RETENTION_S) if not status or str(t.status) == status]
+    since, until = iso_param(call.params, "StartTime"), iso_param(call.params, "EndTime")
+    tasks = [
+        t for t in emu.visible_tasks(DIALECT, RETENTION_S)
+        if (not status or str(t.status) == status)
+        and (since is None or t.created_at >= since) and (until is None or t.created_at < until)
+    ]
     failed_only = call.params.get("SubTaskHasFailed")
     if failed_only is True or failed_only == "true":
         tasks = [t for t in tasks if t.failed_outputs]

@@ -1,6 +1,7 @@
 """Tencent VOD API 3.0 actions: DescribeTaskDetail, DescribeTasks, PullEvents, ConfirmEvents.
 
-Retention 3 days (older or unknown tasks: ResourceNotFound); PullEvents long-polls on an empty queue and
+Retention 3 days (older or unknown tasks: ResourceNotFound); DescribeTasks filters by CreateTime (After
+inclusive, Before exclusive); PullEvents long-polls on an empty queue and
 then answers ResourceNotFound (the tutorial's behaviour); ConfirmEvents refuses unknown or late handles with
 InvalidParameterValue.
 """
@@ -9,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import datetime
 from typing import Any
 
-from receiver.emulator.apis.tc3 import ApiError, Call, Handler, optional_int, require_str
+from receiver.emulator.apis.tc3 import ApiError, Call, Handler, iso_param, optional_int, require_str
 from receiver.emulator.bodies import tencent_v3 as bodies
 from receiver.emulator.config import Dialect
 from receiver.emulator.engine import Emulator
@@ -41,9 +43,11 @@ async def describe_tasks(call: Call, emu: Emulator) -> tuple[dict[str, Any], Sim
     file_id = call.params.get("FileId")
     limit = optional_int(call.params, "Limit", 10, 1, 100)
     token = call.params.get("ScrollToken") or ""
+    after, before = created_range(call.params.get("CreateTime"))
     tasks = [
         t for t in emu.visible_tasks(DIALECT, RETENTION_S)
         if (not status or str(t.status) == status) and (not file_id or t.file_id == file_id)
+        and (after is None or t.created_at >= after) and (before is None or t.created_at < before)
     ]
     sort = call.params.get("Sort")
     if isinstance(sort, dict) and sort.get("Order") == "Desc":
@@ -57,6 +61,15 @@ async def describe_tasks(call: Call, emu: Emulator) -> tuple[dict[str, Any], Sim
     page = tasks[start:start + limit]
     following = tasks[start + limit] if start + limit < len(tasks) else None
     return {"TaskSet": [bodies.simple_info(t) for t in page], "ScrollToken": following.id if following else ""}, None
+
+
+def created_range(value: Any) -> tuple[datetime | None, datetime | None]:
+    """DescribeTasks' `CreateTime` TimeRange: `After` inclusive, `Before` exclusive (the SDK's TimeRange)."""
+    if value is None:
+        return None, None
+    if not isinstance(value, dict):
+        raise ApiError("InvalidParameterValue.CreateTime", f"CreateTime must be a TimeRange object, got {value!r}.")
+    return iso_param(value, "After", "CreateTime.After"), iso_param(value, "Before", "CreateTime.Before")
 
 
 async def pull_events(call: Call, emu: Emulator) -> tuple[dict[str, Any], SimTask | None]:

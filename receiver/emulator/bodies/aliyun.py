@@ -243,3 +243,31 @@ def list_item(task: SimTask) -> dict[str, Any]:
     full = transcode_task(task)
     full.pop("TranscodeJobInfoList")
     return full
+
+
+def video_status(tasks: list[SimTask]) -> str:
+    """GetVideoList's `Status` of a video from its transcode tasks (the newest decides)."""
+    newest = max(tasks, key=lambda t: (t.created_at, t.ordinal))
+    if not newest.finished:
+        return "Transcoding"
+    return "TranscodeFail" if newest.succeeded_outputs == 0 else "Normal"
+
+
+def video_item(tasks: list[SimTask]) -> dict[str, Any]:
+    """One `VideoList.Video` entry of GetVideoList: the video its tasks transcode, created with the first one
+    (an upload starts its transcode task, so the emulator has no video without a task)."""
+    first = min(tasks, key=lambda t: (t.created_at, t.ordinal))
+    changed = max((t.finish_at or t.begin_at or t.created_at) for t in tasks)
+    host = first.file_url.split("/customerTrans/", 1)[0].removeprefix("http://")
+    return {
+        "VideoId": first.file_id,
+        "Title": first.file_name.rsplit(".", 1)[0],
+        "Status": video_status(tasks),
+        "CreationTime": iso(first.created_at),
+        "ModificationTime": iso(changed),
+        "Duration": round(first.media.duration, 3),
+        "Size": first.media.size,
+        "StorageLocation": host,
+        "AppId": first.app_id,
+        "Snapshots": [],
+    }

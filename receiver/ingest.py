@@ -221,11 +221,15 @@ class Pipeline:
         source = self.sources.get(capture.source)
         hold = capture.origin is Origin.CALLBACK and source is not None and source.confirm
         try:
-            if document is None:
-                dialect, document = _decode(capture, source)
+            known = _known_dialect(capture, source)
+            if document is None and known is not None:  # the bytes straight to events (the dialect's fast path)
+                events = known.normalize_body(capture.body, _context(capture))
             else:
-                dialect = dialects.get(capture.dialect)
-            events = dialect.normalize(document, _context(capture))
+                if document is None:
+                    dialect, document = dialects.detect(capture.body, capture.headers)
+                else:
+                    dialect = dialects.get(capture.dialect)
+                events = dialect.normalize(document, _context(capture))
         except Unidentifiable as exc:
             return Processed(capture.id, error=str(exc))
         except Exception as exc:
@@ -319,12 +323,12 @@ def _source_dialect(source: SourceSettings, raw: RawCallback) -> Dialect | None:
     return dialect
 
 
-def _decode(capture: Capture, source: SourceSettings | None) -> tuple[Dialect, Any]:
+def _known_dialect(capture: Capture, source: SourceSettings | None) -> Dialect | None:
+    """The dialect a capture is in when its source names one; None for `auto` (detected from the body)."""
     name = source.dialect if source else capture.dialect
     if name == dialects.AUTO or name not in dialects.registry():
-        return dialects.detect(capture.body, capture.headers)
-    dialect = dialects.get(name)
-    return dialect, dialect.decode(capture.body)
+        return None
+    return dialects.get(name)
 
 
 def _raw(capture: Capture) -> RawCallback:

@@ -196,6 +196,33 @@ class Event(_Frozen):
         draft = cls.model_validate({**fields, "event_id": ""})
         return draft.model_copy(update={"event_id": content_id(draft)})
 
+    @classmethod
+    def assemble(cls, fields: dict[str, Any]) -> Event:
+        """`build` without validation, for the dialects: they hand over values of the fields' own types (enum
+        members, aware datetimes, `Output` models), and validating those again cost as much as the rest of
+        normalization. tests/dialects/test_normalize_snapshot.py checks that validation would make the same
+        event from every fixture. `fields` is every field but `event_id`, as one dict (unpacking keywords
+        cost more than the rest of this method); names are still checked, as `extra="forbid"` would."""
+        values = _EVENT_DEFAULTS.copy()  # declaration order, which is the order fields serialize in
+        values.update(fields)
+        if len(values) != len(_EVENT_DEFAULTS) or not fields.keys() >= _ASSEMBLE_REQUIRED:
+            unknown = sorted(values.keys() - _EVENT_DEFAULTS.keys())
+            missing = sorted(_ASSEMBLE_REQUIRED - fields.keys())
+            raise TypeError(f"Event fields: unknown {unknown}, missing {missing}")
+        # Fresh containers, as validation makes: the caller's lists and dicts stay the caller's.
+        values["outputs"] = list(values["outputs"])
+        values["extra"] = dict(values["extra"])
+        values["warnings"] = list(values["warnings"])
+        # What `model_construct` does, without its per-field bookkeeping (which costs more than validating).
+        event = cls.__new__(cls)
+        object.__setattr__(event, "__dict__", values)
+        object.__setattr__(event, "__pydantic_fields_set__", set(values))
+        object.__setattr__(event, "__pydantic_extra__", None)
+        object.__setattr__(event, "__pydantic_private__", None)
+        # The id is stamped before the event is handed out, so the frozen model is never seen changing.
+        values["event_id"] = content_id(event)
+        return event
+
     @property
     def task_key(self) -> str | None:
         """The key that task state is kept under: a task id, or for task-less media events the media id."""
@@ -224,8 +251,20 @@ def content_id(event: Event) -> str:
     Fields serialize in declaration order, and `extra` keeps the provider's key order, so the same bytes
     always give the same id.
     """
-    canonical = event.model_dump_json(exclude=set(RECEIPT_FIELDS))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    canonical = Event.__pydantic_serializer__.to_json(event, exclude=_RECEIPT_EXCLUDE)  # = model_dump_json
+    return hashlib.sha256(canonical).hexdigest()[:32]
+
+
+_RECEIPT_EXCLUDE = set(RECEIPT_FIELDS)
+#: Every field in declaration order with its default, which `Event.assemble` starts from (it sets the
+#: required ones and the id, and replaces the containers).
+_EVENT_DEFAULTS: dict[str, Any] = {
+    name: info.get_default(call_default_factory=True) for name, info in Event.model_fields.items()
+}
+#: The required fields `Event.assemble` needs (it computes the id itself).
+_ASSEMBLE_REQUIRED = frozenset(name for name, info in Event.model_fields.items() if info.is_required()) - {
+    "event_id"
+}
 
 
 class Task(BaseModel):

@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,16 +14,9 @@ import pytest
 
 from receiver.config import load_settings
 from tests.conftest import RunningReceiver, serve_in_thread
+from tests.sinks.helpers import wait_until
 from tests.test_crash_recovery import vodhook_process
 from tests.test_receiver_http import TASK, procedure, transcode_subtask
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def alive(pid: int) -> bool:
@@ -76,7 +68,7 @@ def test_the_worker_process_normalizes_tracks_and_forwards(worker_receiver: Runn
         out = tmp_path / "out.jsonl"
         return [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
 
-    wait_for(lambda: len(forwarded()) == 2, "two forwarded messages", timeout_s=20.0)
+    wait_until(lambda: len(forwarded()) == 2, "two forwarded messages", timeout=20.0)
     assert [message["version"] for message in forwarded()] == [1, 2]
 
 
@@ -84,7 +76,7 @@ def test_a_worker_that_dies_is_restarted_and_loses_nothing(worker_receiver: Runn
     worker = worker_receiver.app.state.worker
     first = worker.pid
     os.kill(first, signal.SIGKILL)
-    wait_for(lambda: worker.restarts == 1 and worker.alive, "a restarted worker")
+    wait_until(lambda: worker.restarts == 1 and worker.alive, "a restarted worker", timeout=60.0)
     assert worker.pid != first
     with worker_receiver.client() as client:
         assert client.post("/callbacks/tencent-vod-v2", content=procedure("FINISH")).status_code == 200
@@ -97,7 +89,7 @@ def test_stopping_the_server_stops_its_worker(tmp_path: Path) -> None:
     pid = running.app.state.worker.pid
     assert alive(pid)
     running.stop()
-    wait_for(lambda: not alive(pid), "the worker to exit with the server", timeout_s=30.0)
+    wait_until(lambda: not alive(pid), "the worker to exit with the server", timeout=30.0)
 
 
 def test_a_sigkilled_server_leaves_no_worker_behind(tmp_path: Path) -> None:
@@ -108,4 +100,4 @@ def test_a_sigkilled_server_leaves_no_worker_behind(tmp_path: Path) -> None:
         health = httpx.get(f"{url}/readyz", timeout=10).json()
         worker_pid = health["worker_pid"]
         assert alive(worker_pid)
-    wait_for(lambda: not alive(worker_pid), "the orphaned worker to exit", timeout_s=30.0)
+    wait_until(lambda: not alive(worker_pid), "the orphaned worker to exit", timeout=30.0)

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from receiver.dialects._coerce import Lenient, validate_leniently
+from receiver.dialects._coerce import Lenient, validate_leniently, validate_outputs
 from receiver.dialects.aliyun_vod import models as m
 from receiver.dialects.base import NormalizeContext, Unidentifiable
 from receiver.model import (
@@ -17,11 +17,10 @@ from receiver.model import (
     Event,
     Origin,
     Outcome,
-    Output,
     OutputKind,
     Provider,
+    Session,
     Status,
-    Stream,
     TaskKind,
 )
 
@@ -61,6 +60,10 @@ SNAPSHOT_KINDS = {
 MAX_SNAPSHOT_URLS = 10_000
 
 W = TypeVar("W", bound=BaseModel)
+
+#: An output's (or a stream's) fields, collected as a plain dict: an event's outputs are then validated in one
+#: call, which costs half of building a model per output and per stream.
+Fields = dict[str, Any]
 N = TypeVar("N", int, float)
 
 
@@ -172,10 +175,10 @@ def job_word(word: str | None, path: str, lenient: Lenient) -> tuple[Status | No
     return JOB_STATUS[guess]
 
 
-def outcome_of(outputs: Sequence[Output]) -> Outcome | None:
+def outcome_of(outputs: Sequence[Fields]) -> Outcome | None:
     """success when every finished output succeeded, failed when all failed, partial otherwise; None when
     no output has a result."""
-    results = [output.outcome for output in outputs if output.outcome is not None]
+    results = [output["outcome"] for output in outputs if output.get("outcome") is not None]
     if not results:
         return None
     if all(result is Outcome.SUCCESS for result in results):
@@ -268,15 +271,18 @@ class _Draft:
         self.fields.update(status=Status.FINISHED, outcome=outcome, finished_at=when)
 
     def build(self) -> Event:
-        return Event.build(
-            provider=Provider.ALIYUN_VOD,
-            dialect=DIALECT_NAME,
-            source=self.ctx.source,
-            origin=self.ctx.origin,
-            received_at=self.ctx.received_at,
-            capture_id=self.ctx.capture_id,
-            warnings=list(self.lenient.warnings),
-            **self.fields,
+        return Event.assemble(
+            {
+                **self.fields,
+                "outputs": validate_outputs(self.fields["outputs"]),
+                "provider": Provider.ALIYUN_VOD,
+                "dialect": DIALECT_NAME,
+                "source": self.ctx.source,
+                "origin": self.ctx.origin,
+                "received_at": self.ctx.received_at,
+                "capture_id": self.ctx.capture_id,
+                "warnings": self.lenient.warnings,
+            }
         )
 
 
@@ -329,7 +335,7 @@ def _common(draft: _Draft, body: m.Callback, default_kind: TaskKind) -> None:
     if body.Extend is not None:
         text, parsed = _extend(body.Extend, "$.Extend", draft.lenient)
         if text is not None:
-            draft.set(session={"context": text})
+            draft.set(session=Session(context=text))
         if parsed is not None:
             draft.extra(extend=parsed)
 
@@ -365,26 +371,26 @@ def _attach_media(draft: _Draft, media_id: str | None, field: str) -> None:
 # transcode callbacks -------------------------------------------------------------------------------------
 
 
-def _stream_output(stream: m.StreamFields, index: int, path: str, lenient: Lenient) -> tuple[Output, dict[str, Any]]:
+def _stream_output(stream: m.StreamFields, index: int, path: str, lenient: Lenient) -> tuple[Fields, dict[str, Any]]:
     outcome = result_word(stream.Status, f"{path}.Status", lenient)
     tier, definition = normalize_definition(stream.Definition, query=False)
     container = container_of(stream.Format, stream.FileUrl)
-    output = Output(
-        key=output_key(tier, container, stream.JobId, index),
-        kind=media_kind(container, audio=bool(stream.IsAudio) or tier in AUDIO_DEFINITIONS),
-        definition=definition,
-        url=stream.FileUrl or None,
-        container=container,
-        size_bytes=positive(stream.Size),
-        bitrate_bps=kbps_to_bps(stream.Bitrate),
-        width=positive(stream.Width),
-        height=positive(stream.Height),
-        duration_s=positive(stream.Duration),
-        fps=positive(stream.Fps),
-        status=Status.FINISHED if outcome is not None else None,
-        outcome=outcome,
-        error=error_of(stream.ErrorCode, stream.ErrorMessage) if outcome is Outcome.FAILED else None,
-    )
+    output = {
+        "key": output_key(tier, container, stream.JobId, index),
+        "kind": media_kind(container, audio=bool(stream.IsAudio) or tier in AUDIO_DEFINITIONS),
+        "definition": definition,
+        "url": stream.FileUrl or None,
+        "container": container,
+        "size_bytes": positive(stream.Size),
+        "bitrate_bps": kbps_to_bps(stream.Bitrate),
+        "width": positive(stream.Width),
+        "height": positive(stream.Height),
+        "duration_s": positive(stream.Duration),
+        "fps": positive(stream.Fps),
+        "status": Status.FINISHED if outcome is not None else None,
+        "outcome": outcome,
+        "error": error_of(stream.ErrorCode, stream.ErrorMessage) if outcome is Outcome.FAILED else None,
+    }
     job = _compact(
         {
             "job_id": stream.JobId,
@@ -398,17 +404,17 @@ def _stream_output(stream: m.StreamFields, index: int, path: str, lenient: Lenie
     return output, job
 
 
-def _unique_keys(outputs: list[Output], jobs: list[dict[str, Any]]) -> tuple[list[Output], dict[str, Any]]:
+def _unique_keys(outputs: list[Fields], jobs: list[dict[str, Any]]) -> tuple[list[Fields], dict[str, Any]]:
     """Make output keys unique within one event (two streams of one tier and container) and index the job
     details by the final key."""
     seen: set[str] = set()
-    unique: list[Output] = []
+    unique: list[Fields] = []
     by_key: dict[str, Any] = {}
     for position, (output, job) in enumerate(zip(outputs, jobs, strict=True)):
-        key = output.key
+        key = output["key"]
         if key in seen:
             key = f"{key}#{job.get('job_id') or position}"
-            output = output.model_copy(update={"key": key})
+            output = {**output, "key": key}
         seen.add(key)
         unique.append(output)
         if job:
@@ -445,7 +451,7 @@ def _transcode_complete(event_type: str, document: dict[str, Any], ctx: Normaliz
     draft.finish(outcome, body.EventTime or _latest(s.FinishTime for s in streams))
     draft.set(outputs=outputs, started_at=_earliest(s.StartTime for s in streams))
     if outcome in (Outcome.FAILED, Outcome.PARTIAL):
-        draft.set(error=next((o.error for o in outputs if o.error is not None), None))
+        draft.set(error=next((o["error"] for o in outputs if o.get("error") is not None), None))
     draft.extra(jobs=jobs)
     return draft.build()
 
@@ -461,7 +467,7 @@ def _stream_transcode_complete(
     _attach_transcode(draft, body.VideoId)
     output, job = _stream_output(body, 0, "$", lenient)
     draft.set(status=Status.PROCESSING, outputs=[output], started_at=body.StartTime)
-    draft.extra(jobs={output.key: job} if job else None)
+    draft.extra(jobs={output["key"]: job} if job else None)
     return draft.build()
 
 
@@ -481,7 +487,7 @@ def _snapshot_complete(event_type: str, document: dict[str, Any], ctx: Normalize
         lenient.warn("$.VideoId", None, "missing: attached to the first snapshot job instead of the video")
     else:
         lenient.warn("$.VideoId", None, "missing, and no snapshot job id: the event attaches to no task")
-    outputs: list[Output] = []
+    outputs: list[Fields] = []
     seen: set[str] = set()
     for index, info in enumerate(body.SnapshotInfos or []):
         if info is None:
@@ -493,28 +499,28 @@ def _snapshot_complete(event_type: str, document: dict[str, Any], ctx: Normalize
         seen.add(key)
         outcome = result_word(info.Status, f"{path}.Status", lenient)
         outputs.append(
-            Output(
-                key=key,
-                kind=SNAPSHOT_KINDS.get(info.SnapshotType or "", OutputKind.IMAGES),
-                urls=_snapshot_urls(info, path, lenient),
-                container=container_of(None, info.SnapshotRegular or info.SnapshotFormat),
-                status=Status.FINISHED if outcome is not None else None,
-                outcome=outcome,
-            )
+            {
+                "key": key,
+                "kind": SNAPSHOT_KINDS.get(info.SnapshotType or "", OutputKind.IMAGES),
+                "urls": _snapshot_urls(info, path, lenient),
+                "container": container_of(None, info.SnapshotRegular or info.SnapshotFormat),
+                "status": Status.FINISHED if outcome is not None else None,
+                "outcome": outcome,
+            }
         )
     if body.CoverUrl:
         outputs.append(
-            Output(
-                key="cover",
-                kind=OutputKind.IMAGE,
-                url=body.CoverUrl,
-                container=container_of(None, body.CoverUrl),
-                status=Status.FINISHED,
-                outcome=Outcome.SUCCESS,
-            )
+            {
+                "key": "cover",
+                "kind": OutputKind.IMAGE,
+                "url": body.CoverUrl,
+                "container": container_of(None, body.CoverUrl),
+                "status": Status.FINISHED,
+                "outcome": Outcome.SUCCESS,
+            }
         )
     error = error_of(body.ErrorCode, body.ErrorMessage)
-    derived = outcome_of([o for o in outputs if o.key != "cover"])
+    derived = outcome_of([o for o in outputs if o["key"] != "cover"])
     outcome = derived or _media_outcome(body.Status, error, "$.Status", lenient)
     draft.finish(outcome, body.EventTime)
     draft.set(outputs=outputs, error=error)
@@ -553,18 +559,18 @@ def _dynamic_image_complete(
     if info is not None:
         item_outcome = result_word(info.Status, "$.DynamicImageJobInfo.Status", lenient) or outcome
         outputs.append(
-            Output(
-                key="animation",
-                kind=OutputKind.ANIMATION,
-                url=info.FileURL or None,
-                container=container_of(None, info.FileURL),
-                size_bytes=positive(info.FileSize),
-                width=positive(info.Width),
-                height=positive(info.Height),
-                fps=positive(info.Fps),
-                status=Status.FINISHED,
-                outcome=item_outcome,
-            )
+            {
+                "key": "animation",
+                "kind": OutputKind.ANIMATION,
+                "url": info.FileURL or None,
+                "container": container_of(None, info.FileURL),
+                "size_bytes": positive(info.FileSize),
+                "width": positive(info.Width),
+                "height": positive(info.Height),
+                "fps": positive(info.Fps),
+                "status": Status.FINISHED,
+                "outcome": item_outcome,
+            }
         )
     draft.finish(outcome, body.EventTime)
     draft.set(outputs=outputs, error=error if outcome is Outcome.FAILED else None)
@@ -586,15 +592,15 @@ def _upload_by_url_complete(
     outputs = []
     if outcome is Outcome.SUCCESS and (body.Size or body.StreamFileURL):
         outputs.append(
-            Output(
-                key="mezzanine",
-                kind=OutputKind.FILE,
-                url=body.StreamFileURL or None,
-                container=container_of(None, body.StreamFileURL or body.SourceURL),
-                size_bytes=positive(body.Size),
-                status=Status.FINISHED,
-                outcome=Outcome.SUCCESS,
-            )
+            {
+                "key": "mezzanine",
+                "kind": OutputKind.FILE,
+                "url": body.StreamFileURL or None,
+                "container": container_of(None, body.StreamFileURL or body.SourceURL),
+                "size_bytes": positive(body.Size),
+                "status": Status.FINISHED,
+                "outcome": Outcome.SUCCESS,
+            }
         )
     draft.finish(outcome, body.EventTime)
     draft.set(outputs=outputs, error=error if outcome is Outcome.FAILED else None)
@@ -644,15 +650,15 @@ def _file_upload_complete(event_type: str, document: dict[str, Any], ctx: Normal
     outputs = []
     if url or body.Size:
         outputs.append(
-            Output(
-                key="mezzanine",
-                kind=kind,
-                url=url,
-                container=container_of(None, url),
-                size_bytes=positive(body.Size),
-                status=Status.FINISHED,
-                outcome=outcome,
-            )
+            {
+                "key": "mezzanine",
+                "kind": kind,
+                "url": url,
+                "container": container_of(None, url),
+                "size_bytes": positive(body.Size),
+                "status": Status.FINISHED,
+                "outcome": outcome,
+            }
         )
     draft.finish(outcome, body.EventTime)
     draft.set(outputs=outputs, error=error_of(body.ErrorCode, body.ErrorMessage) if outcome is Outcome.FAILED else None)
@@ -673,18 +679,18 @@ def _video_analysis_complete(
     outputs = []
     if outcome is Outcome.SUCCESS:
         outputs.append(
-            Output(
-                key="mezzanine-metadata",
-                kind=OutputKind.VIDEO if body.Width or body.Height else OutputKind.AUDIO,
-                size_bytes=positive(body.Size),
-                bitrate_bps=kbps_to_bps(body.Bitrate),
-                width=positive(body.Width),
-                height=positive(body.Height),
-                duration_s=positive(body.Duration),
-                fps=positive(body.Fps),
-                status=Status.FINISHED,
-                outcome=Outcome.SUCCESS,
-            )
+            {
+                "key": "mezzanine-metadata",
+                "kind": OutputKind.VIDEO if body.Width or body.Height else OutputKind.AUDIO,
+                "size_bytes": positive(body.Size),
+                "bitrate_bps": kbps_to_bps(body.Bitrate),
+                "width": positive(body.Width),
+                "height": positive(body.Height),
+                "duration_s": positive(body.Duration),
+                "fps": positive(body.Fps),
+                "status": Status.FINISHED,
+                "outcome": Outcome.SUCCESS,
+            }
         )
     draft.finish(outcome, body.EventTime)
     draft.set(outputs=outputs, error=error if outcome is Outcome.FAILED else None)
@@ -937,7 +943,7 @@ def _task_event(
         finished_at=_latest((task.CompleteTime, job_done)) if status is Status.FINISHED else None,
     )
     if outcome in (Outcome.FAILED, Outcome.PARTIAL):
-        draft.set(error=next((o.error for o in outputs if o.error is not None), None))
+        draft.set(error=next((o["error"] for o in outputs if o.get("error") is not None), None))
     draft.extra(
         transcode_task_id=task.TranscodeTaskId,
         trigger=task.Trigger.strip() if task.Trigger else None,
@@ -959,7 +965,7 @@ def _raw_dict(value: Any) -> dict[str, Any]:
 def _reconcile(
     status: Status | None,
     outcome: Outcome | None,
-    outputs: Sequence[Output],
+    outputs: Sequence[Fields],
     word: str | None,
     path: str,
     lenient: Lenient,
@@ -968,11 +974,11 @@ def _reconcile(
     CompleteAllSucc beside a failed job)."""
     if not outputs:
         return status, outcome
-    all_done = all(output.status is Status.FINISHED for output in outputs)
+    all_done = all(output.get("status") is Status.FINISHED for output in outputs)
     derived = outcome_of(outputs) if all_done else None
     if status is Status.FINISHED:
         if not all_done:
-            waiting = sum(1 for output in outputs if output.status is not Status.FINISHED)
+            waiting = sum(1 for output in outputs if output.get("status") is not Status.FINISHED)
             lenient.warn(path, word, f"says complete but {waiting} of {len(outputs)} jobs are not finished")
         elif derived is not None and derived is not outcome:
             lenient.warn(path, word, f"disagrees with the job results, outcome taken from them: {derived.value}")
@@ -986,7 +992,7 @@ def _reconcile(
 
 def _job_output(
     job: m.TranscodeJobInfo, index: int, path: str, raw_job: dict[str, Any], lenient: Lenient
-) -> tuple[Output, dict[str, Any]]:
+) -> tuple[Fields, dict[str, Any]]:
     status, outcome = job_word(job.TranscodeJobStatus, f"{path}.TranscodeJobStatus", lenient)
     out = job.OutputFile or m.OutputFile()
     raw_out = _raw_dict(raw_job.get("OutputFile"))
@@ -1003,39 +1009,42 @@ def _job_output(
     videos = [stream for stream in out.VideoStreamList or [] if stream is not None]
     audios = [stream for stream in out.AudioStreamList or [] if stream is not None]
     streams = [
-        Stream(
-            type="video",
-            codec=s.CodecName,
-            bitrate_bps=kbps_to_bps(s.Bitrate),
-            width=positive(s.Width),
-            height=positive(s.Height),
-            fps=positive(s.AvgFPS if s.AvgFPS is not None else s.Fps),
-        )
+        {
+            "type": "video",
+            "codec": s.CodecName,
+            "bitrate_bps": kbps_to_bps(s.Bitrate),
+            "width": positive(s.Width),
+            "height": positive(s.Height),
+            "fps": positive(s.AvgFPS if s.AvgFPS is not None else s.Fps),
+        }
         for s in videos
     ] + [
-        Stream(
-            type="audio", codec=s.CodecName, bitrate_bps=kbps_to_bps(s.Bitrate), sample_rate_hz=positive(s.Samplerate)
-        )
+        {
+            "type": "audio",
+            "codec": s.CodecName,
+            "bitrate_bps": kbps_to_bps(s.Bitrate),
+            "sample_rate_hz": positive(s.Samplerate),
+        }
         for s in audios
     ]
     audio_only = tier in AUDIO_DEFINITIONS or (bool(audios) and not videos)
-    output = Output(
-        key=output_key(tier, container, job.TranscodeJobId, index),
-        kind=media_kind(container, audio=audio_only),
-        definition=definition,
-        url=url,
-        container=container,
-        size_bytes=positive(out.Filesize),
-        bitrate_bps=kbps_to_bps(out.Bitrate),
-        width=positive(out.Width),
-        height=positive(out.Height),
-        duration_s=positive(out.Duration),
-        fps=positive(out.Fps),
-        streams=streams or None,
-        status=status,
-        outcome=outcome,
-        error=error_of(job.ErrorCode, job.ErrorMessage) if outcome is Outcome.FAILED else None,
-    )
+    output = {
+        "key": output_key(tier, container, job.TranscodeJobId, index),
+        "kind": media_kind(container, audio=audio_only),
+        "definition": definition,
+        "url": url,
+        "container": container,
+        "size_bytes": positive(out.Filesize),
+        "bitrate_bps": kbps_to_bps(out.Bitrate),
+        "width": positive(out.Width),
+        "height": positive(out.Height),
+        "duration_s": positive(out.Duration),
+        "fps": positive(out.Fps),
+        "streams": streams or None,
+        "status": status,
+        "outcome": outcome,
+        "error": error_of(job.ErrorCode, job.ErrorMessage) if outcome is Outcome.FAILED else None,
+    }
     encryption = out.Encryption or {}
     details = _compact(
         {

@@ -12,20 +12,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from receiver.dialects._coerce import Lenient, validate_leniently
+from receiver.dialects._coerce import Lenient, validate_leniently, validate_outputs
 from receiver.dialects.base import NormalizeContext, Unidentifiable
 from receiver.dialects.tencent_mps import models as w
 from receiver.model import (
     ErrorInfo,
     Event,
     Outcome,
-    Output,
     OutputKind,
     Provider,
     Session,
     Status,
-    Storage,
-    Stream,
     TaskKind,
 )
 
@@ -143,6 +140,10 @@ _QUERY_ENVELOPE_KEYS = frozenset(
 
 _SUCCESS_CODES = frozenset({"", "SUCCESS", "0"})
 
+#: An output's (or a stream's, a storage's) fields, collected as a plain dict: an event's outputs are then
+#: validated in one call, which costs half of building a model per output, stream and storage.
+Fields = dict[str, Any]
+
 
 @dataclass
 class SubTask:
@@ -169,7 +170,7 @@ class Report:
     message: str | None = None
     derive_status: bool = False  # the task object has no Status of its own (BatchTask)
     subs: list[SubTask] = field(default_factory=list)
-    outputs: list[Output] = field(default_factory=list)
+    outputs: list[Fields] = field(default_factory=list)
     task_level_outputs: set[str] = field(default_factory=set)  # keys whose state is the task's own
     extra: dict[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
@@ -215,9 +216,14 @@ def normalize(document: Any, ctx: NormalizeContext) -> list[Event]:
         report = _query(document, path, ctx, lenient)
     else:
         report = _callback(document, path, lenient)  # names what is missing in its Unidentifiable
+    return [event_of(report, ctx)]
+
+
+def event_of(report: Report, ctx: NormalizeContext) -> Event:
+    """The event a document's report describes (the task id a query was asked by, when it names none)."""
     if report.task_id is None and ctx.task_id_hint:
         report.task_id = ctx.task_id_hint
-    return [_event(report, ctx)]
+    return _event(report, ctx)
 
 
 def unwrap(document: Any, lenient: Lenient) -> tuple[Any, str]:
@@ -241,15 +247,22 @@ def _callback(document: dict[str, Any], path: str, lenient: Lenient) -> Report:
     if event_type is None:
         raise Unidentifiable("neither EventType nor any task object", path, _shape(document))
     known = EVENT_OBJECTS.get(event_type)
-    report = Report(lenient, event_type, known[1] if known else TaskKind.OTHER)
-    report.session = _session(body.SessionId, body.SessionContext)
     if known is None:
+        report = Report(lenient, event_type, TaskKind.OTHER)
+        report.session = _session(body.SessionId, body.SessionContext)
         _generic(document, path, report)
         return report
-    key = known[0]
+    return read_callback(body, event_type, document.get(known[0]), path, lenient)
+
+
+def read_callback(body: w.ParseNotification, event_type: str, raw_task: Any, path: str, lenient: Lenient) -> Report:
+    """A callback of a known event type: `raw_task` is its task object as sent (the fast path passes the values
+    it kept verbatim, fast.py), `body` the whole callback validated."""
+    key, kind = EVENT_OBJECTS[event_type]
+    report = Report(lenient, event_type, kind)
+    report.session = _session(body.SessionId, body.SessionContext)
     task_path = f"{path}.{key}"
-    raw = document.get(key)
-    raw = raw if isinstance(raw, dict) else {}
+    raw = raw_task if isinstance(raw_task, dict) else {}
     if event_type == "WorkflowTask" and body.WorkflowTaskEvent is not None:
         _workflow(body.WorkflowTaskEvent, raw, task_path, report)
     elif event_type == "EditMediaTask" and body.EditMediaTaskEvent is not None:
@@ -261,7 +274,7 @@ def _callback(document: dict[str, Any], path: str, lenient: Lenient) -> Report:
     elif event_type == "ExtractBlindWatermark" and body.ExtractBlindWatermarkTask is not None:
         _watermark(body.ExtractBlindWatermarkTask, raw, task_path, report)
     else:
-        lenient.warn(task_path, document.get(key), f"no {event_type} object: the event names no task")
+        lenient.warn(task_path, raw_task, f"no {event_type} object: the event names no task")
     return report
 
 
@@ -349,13 +362,13 @@ def _live_notification(document: dict[str, Any], path: str, lenient: Lenient) ->
             if item is None:
                 continue
             report.outputs.append(
-                Output(
-                    key=report.key(f"LiveRecord:{item.Url or index}"),
-                    kind=OutputKind.VIDEO,
-                    url=item.Url,
-                    size_bytes=item.Size,
-                    duration_s=item.Duration,
-                )
+                {
+                    "key": report.key(f"LiveRecord:{item.Url or index}"),
+                    "kind": OutputKind.VIDEO,
+                    "url": item.Url,
+                    "size_bytes": item.Size,
+                    "duration_s": item.Duration,
+                }
             )
     for name in (
         "AiReviewResultInfo",
@@ -415,12 +428,12 @@ def _edit(task: w.EditMediaTask, path: str, report: Report) -> None:
         return
     meta = output.MetaData
     report.outputs.append(
-        Output(
-            key=report.key("EditMedia"),
-            kind=OutputKind.VIDEO,
-            storage=storage(output.OutputStorage, output.Path),
+        {
+            "key": report.key("EditMedia"),
+            "kind": OutputKind.VIDEO,
+            "storage": storage(output.OutputStorage, output.Path),
             **(_metadata_fields(meta) if meta is not None else {}),
-        )
+        }
     )
     report.task_level_outputs.add("EditMedia")
 
@@ -556,15 +569,15 @@ def _media_result(type_name: str, result: w.SubTaskResult, path: str, report: Re
     elif isinstance(out, w.GenericMediaOutput):
         fields = {"storage": storage(out.Storage or out.OutputStorage or fallback_storage, out.Path)}
     report.outputs.append(
-        Output(
-            key=report.key(f"{type_name}:{definition if definition is not None else '-'}"),
-            kind=kind,
-            definition=str(definition) if definition is not None else None,
-            status=sub.status,
-            outcome=sub.outcome,
-            error=sub.error,
+        {
+            "key": report.key(f"{type_name}:{definition if definition is not None else '-'}"),
+            "kind": kind,
+            "definition": str(definition) if definition is not None else None,
+            "status": sub.status,
+            "outcome": sub.outcome,
+            "error": sub.error,
             **fields,
-        )
+        }
     )
 
 
@@ -695,7 +708,7 @@ def _object_uri(scheme: str, bucket: str | None, key: str | None) -> str | None:
     return f"{scheme}://{bucket}/{key.lstrip('/')}"
 
 
-def storage(store: w.TaskOutputStorage | None, path: str | None, paths: list[str] | None = None) -> Storage | None:
+def storage(store: w.TaskOutputStorage | None, path: str | None, paths: list[str] | None = None) -> Fields | None:
     """Where an output was written: MPS names a bucket, a region and a path, never a URL."""
     if store is None and not path and not paths:
         return None
@@ -713,34 +726,34 @@ def storage(store: w.TaskOutputStorage | None, path: str | None, paths: list[str
         elif store.CosOutputStorage is not None:
             kind = kind or "COS"
             bucket, region = store.CosOutputStorage.Bucket, store.CosOutputStorage.Region
-    return Storage(
-        type=STORAGE_TYPES.get(kind, kind.lower() or None),
-        bucket=bucket,
-        region=region,
-        path=path or None,
-        paths=paths if paths and paths != [path] else None,
-    )
+    return {
+        "type": STORAGE_TYPES.get(kind, kind.lower() or None),
+        "bucket": bucket,
+        "region": region,
+        "path": path or None,
+        "paths": paths if paths and paths != [path] else None,
+    }
 
 
-def streams(video: Iterable[w.MediaVideoStreamItem], audio: Iterable[w.MediaAudioStreamItem]) -> list[Stream] | None:
+def streams(video: Iterable[w.MediaVideoStreamItem], audio: Iterable[w.MediaAudioStreamItem]) -> list[Fields] | None:
     found = [
-        Stream(
-            type="video",
-            codec=v.Codec or None,
-            bitrate_bps=v.Bitrate or None,
-            width=v.Width or None,
-            height=v.Height or None,
-            fps=_fps(v),
-        )
+        {
+            "type": "video",
+            "codec": v.Codec or None,
+            "bitrate_bps": v.Bitrate or None,
+            "width": v.Width or None,
+            "height": v.Height or None,
+            "fps": _fps(v),
+        }
         for v in video
     ]
     found += [
-        Stream(
-            type="audio",
-            codec=a.Codec or None,
-            bitrate_bps=a.Bitrate or None,
-            sample_rate_hz=a.SamplingRate or None,
-        )
+        {
+            "type": "audio",
+            "codec": a.Codec or None,
+            "bitrate_bps": a.Bitrate or None,
+            "sample_rate_hz": a.SamplingRate or None,
+        }
         for a in audio
     ]
     return found or None
@@ -860,36 +873,40 @@ def _combine(results: list[Outcome]) -> Outcome | None:
 
 def _event(report: Report, ctx: NormalizeContext) -> Event:
     status, outcome, error = settle(report)
-    outputs = [
-        output.model_copy(update={"status": status, "outcome": outcome, "error": error})
-        if output.key in report.task_level_outputs
-        else output
-        for output in report.outputs
-    ]
+    outputs = validate_outputs(
+        [
+            {**output, "status": status, "outcome": outcome, "error": error}
+            if output["key"] in report.task_level_outputs
+            else output
+            for output in report.outputs
+        ]
+    )
     started = report.started_at or (min(report.begins) if report.begins else None)
     finished = None
     if status is Status.FINISHED:
         finished = report.finished_at or (max(report.ends) if report.ends else None)
-    return Event.build(
-        provider=Provider.TENCENT_MPS,
-        dialect=DIALECT_NAME,
-        source=ctx.source,
-        origin=ctx.origin,
-        event_type=report.event_type,
-        task_id=report.task_id or None,
-        task_kind=report.task_kind,
-        media_id=report.media_id,
-        status=status,
-        outcome=outcome,
-        provider_status=report.word,
-        error=error,
-        created_at=report.created_at,
-        started_at=started,
-        finished_at=finished,
-        outputs=outputs,
-        session=report.session,
-        extra=report.extra,
-        warnings=report.lenient.warnings,
-        received_at=ctx.received_at,
-        capture_id=ctx.capture_id,
+    return Event.assemble(
+        {
+            "provider": Provider.TENCENT_MPS,
+            "dialect": DIALECT_NAME,
+            "source": ctx.source,
+            "origin": ctx.origin,
+            "event_type": report.event_type,
+            "task_id": report.task_id or None,
+            "task_kind": report.task_kind,
+            "media_id": report.media_id,
+            "status": status,
+            "outcome": outcome,
+            "provider_status": report.word,
+            "error": error,
+            "created_at": report.created_at,
+            "started_at": started,
+            "finished_at": finished,
+            "outputs": outputs,
+            "session": report.session,
+            "extra": report.extra,
+            "warnings": report.lenient.warnings,
+            "received_at": ctx.received_at,
+            "capture_id": ctx.capture_id,
+        }
     )

@@ -1,21 +1,22 @@
 """Wire models of Tencent VOD's legacy (v2, API 2017) callbacks and task-query answers.
 
-Every field is optional and unknown keys are kept (`extra="allow"`): `validate_leniently` nulls a malformed
-field with a warning instead of rejecting the payload. A callback's `data` block equals GetTaskInfo's
-`data` for the same task type, so one set of models serves both (reference §2.4, §2.6).
+Every field is optional: `validate_leniently` nulls a malformed field with a warning instead of rejecting the
+payload. Unknown keys are ignored (`extra="ignore"`): nothing reads them, and keeping them made every instance
+dearer to build. A callback's `data` block equals GetTaskInfo's `data` for the same task type, so one set of
+models serves both (reference §2.4, §2.6).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from receiver.dialects._coerce import ProviderTime
 
 
 class Wire(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
 class VideoStream(Wire):
@@ -213,17 +214,20 @@ class DeleteData(Wire):
     fileInfo: list[DeletedFile] | None = None
 
 
-class Envelope(Wire):
-    """`{"version": "4.0", "eventType": …, "data": {…}}`; `version` also arrives as the number 4 (Q1)."""
+def _version_text(value: Any) -> Any:
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
-    version: str | None = None
+
+#: The envelope's `version`: "4.0", also sent as the number 4 (Q1).
+Version = Annotated[str | None, BeforeValidator(_version_text)]
+
+
+class Envelope(Wire):
+    """`{"version": "4.0", "eventType": …, "data": {…}}`."""
+
+    version: Version = None
     eventType: str
     data: dict[str, Any] | None = Field(default=None)
-
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
 class TaskInfoAnswer(Wire):

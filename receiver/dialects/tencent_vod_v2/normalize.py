@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from receiver.dialects._coerce import Lenient, validate_leniently
+from receiver.dialects._coerce import Lenient, validate_leniently, validate_outputs
 from receiver.dialects.base import NormalizeContext, Unidentifiable
 from receiver.dialects.tencent_vod_v2 import models as m
 from receiver.model import (
@@ -16,11 +16,9 @@ from receiver.model import (
     Event,
     Origin,
     Outcome,
-    Output,
     OutputKind,
     Provider,
     Status,
-    Stream,
     TaskKind,
 )
 
@@ -62,16 +60,24 @@ class _Draft:
         self.lenient = lenient
 
     def build(self) -> Event:
-        return Event.build(
-            provider=Provider.TENCENT_VOD,
-            dialect=DIALECT_NAME,
-            source=self.ctx.source,
-            origin=self.ctx.origin,
-            received_at=self.ctx.received_at,
-            capture_id=self.ctx.capture_id,
-            warnings=self.lenient.warnings,
-            **self.fields,
+        return Event.assemble(
+            {
+                **self.fields,
+                "outputs": validate_outputs(self.fields["outputs"]),
+                "provider": Provider.TENCENT_VOD,
+                "dialect": DIALECT_NAME,
+                "source": self.ctx.source,
+                "origin": self.ctx.origin,
+                "received_at": self.ctx.received_at,
+                "capture_id": self.ctx.capture_id,
+                "warnings": self.lenient.warnings,
+            }
         )
+
+
+#: An output's (or a stream's) fields, collected as a plain dict: an event's outputs are then validated in one
+#: call, which costs half of building a model per output and per stream.
+Fields = dict[str, Any]
 
 
 # entry point ---------------------------------------------------------------------------------------------
@@ -96,20 +102,25 @@ def normalize_callback(document: dict[str, Any], ctx: NormalizeContext, path: st
     lenient = Lenient()
     envelope = validate_leniently(m.Envelope, document, lenient, path)
     data = envelope.data if envelope.data is not None else {}
-    reader = CALLBACK_READERS.get(envelope.eventType)
+    return read_callback(envelope.eventType, data, ctx, lenient, path)
+
+
+def read_callback(event_type: str, data: Any, ctx: NormalizeContext, lenient: Lenient, path: str = "$") -> list[Event]:
+    """A callback's events from its `data` block: a raw dict, or its model as `Prevalidated` (fast.py)."""
+    reader = CALLBACK_READERS.get(event_type)
     if reader is None:
-        return [_generic(envelope.eventType, data, ctx, lenient, f"{path}.data")]
-    return reader(data, ctx, lenient, f"{path}.data")
+        return [_generic(event_type, data, ctx, lenient, f"{path}.data").build()]
+    return [draft.build() for draft in reader(data, ctx, lenient, f"{path}.data")]
 
 
 # callbacks -----------------------------------------------------------------------------------------------
 
 
-def _procedure(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> list[Event]:
+def _procedure(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> list[_Draft]:
     block = validate_leniently(m.ProcedureData, data, lenient, path)
     draft = _Draft("ProcedureStateChanged", ctx, lenient)
     _fill_procedure(draft, block, data, path, block.status)
-    return [draft.build()]
+    return [draft]
 
 
 def _fill_procedure(
@@ -136,20 +147,20 @@ def _fill_procedure(
             draft.fields["extra"][name] = value
 
 
-def _procedure_outcome(err_code: int | None, outputs: Sequence[Output], lenient: Lenient, path: str) -> Outcome:
+def _procedure_outcome(err_code: int | None, outputs: Sequence[Fields], lenient: Lenient, path: str) -> Outcome:
     """errCode ≠ 0 fails the flow; otherwise the sub-task results decide, and a disagreement is a warning."""
     if err_code:
         return Outcome.FAILED
     from_results = outcome_of(outputs)
     if from_results is not Outcome.SUCCESS:
-        failed = sum(1 for output in outputs if output.outcome is Outcome.FAILED)
+        failed = sum(1 for output in outputs if output["outcome"] is Outcome.FAILED)
         lenient.warn(f"{path}.errCode", err_code, f"says success but {failed} of {len(outputs)} sub-tasks failed")
     return from_results
 
 
-def outcome_of(outputs: Sequence[Output]) -> Outcome:
+def outcome_of(outputs: Sequence[Fields]) -> Outcome:
     """success when every output succeeded (or there are none), failed when none did, else partial."""
-    results = [output.outcome for output in outputs if output.outcome is not None]
+    results = [output["outcome"] for output in outputs if output["outcome"] is not None]
     if not results or all(result is Outcome.SUCCESS for result in results):
         return Outcome.SUCCESS
     if all(result is Outcome.FAILED for result in results):
@@ -157,38 +168,38 @@ def outcome_of(outputs: Sequence[Output]) -> Outcome:
     return Outcome.PARTIAL
 
 
-def _subtask_outputs(tasks: Sequence[m.ProcessTask]) -> list[Output]:
-    seen: Counter[tuple[str, int | None]] = Counter()
+def _subtask_outputs(tasks: Sequence[m.ProcessTask]) -> list[Fields]:
+    seen: dict[tuple[str, int | None], int] = {}
     outputs = []
     for task in tasks:
         task_type = task.taskType or "Unknown"
         definition = task.input.definition if task.input else None
-        position = seen[(task_type, definition)]
-        seen[(task_type, definition)] += 1
+        position = seen.get((task_type, definition), 0)
+        seen[(task_type, definition)] = position + 1
         status, outcome = SUBTASK_STATUS.get((task.status or "").upper(), (None, None))
         out = task.output or m.ProcessTaskOutput()
         video = out.videoStreamList[0] if out.videoStreamList else None
         urls = _subtask_urls(task_type, out)
         outputs.append(
-            Output(
-                key=f"{task_type}:{'' if definition is None else definition}#{position}",
-                kind=SUBTASK_OUTPUT_KIND.get(task_type, OutputKind.OTHER),
-                definition=None if definition is None else str(definition),
-                url=out.url or (urls[0] if len(urls) == 1 and task_type == "CoverBySnapshot" else None),
-                urls=urls or None,
-                container=out.container,
-                size_bytes=out.size if out.size is not None else out.fileSize,
-                bitrate_bps=out.bitrate,
-                width=out.width,
-                height=out.height,
-                duration_s=out.duration,
-                fps=out.fps if out.fps is not None else (video.fps if video else None),
-                md5=out.md5 or None,
-                streams=_streams(out.videoStreamList, out.audioStreamList),
-                status=status,
-                outcome=outcome,
-                error=ErrorInfo(code=str(task.errCode), message=task.message or None) if task.errCode else None,
-            )
+            {
+                "key": f"{task_type}:{'' if definition is None else definition}#{position}",
+                "kind": SUBTASK_OUTPUT_KIND.get(task_type, OutputKind.OTHER),
+                "definition": None if definition is None else str(definition),
+                "url": out.url or (urls[0] if len(urls) == 1 and task_type == "CoverBySnapshot" else None),
+                "urls": urls or None,
+                "container": out.container,
+                "size_bytes": out.size if out.size is not None else out.fileSize,
+                "bitrate_bps": out.bitrate,
+                "width": out.width,
+                "height": out.height,
+                "duration_s": out.duration,
+                "fps": out.fps if out.fps is not None else (video.fps if video else None),
+                "md5": out.md5 or None,
+                "streams": _streams(out.videoStreamList, out.audioStreamList),
+                "status": status,
+                "outcome": outcome,
+                "error": ErrorInfo(code=str(task.errCode), message=task.message or None) if task.errCode else None,
+            }
         )
     return outputs
 
@@ -207,18 +218,26 @@ def _subtask_urls(task_type: str, out: m.ProcessTaskOutput) -> list[str]:
     return []
 
 
-def _streams(video: Sequence[m.VideoStream] | None, audio: Sequence[m.AudioStream] | None) -> list[Stream] | None:
+def _streams(video: Sequence[m.VideoStream] | None, audio: Sequence[m.AudioStream] | None) -> list[Fields] | None:
     streams = [
-        Stream(type="video", codec=s.codec, bitrate_bps=s.bitrate, width=s.width, height=s.height, fps=s.fps)
+        {
+            "type": "video",
+            "codec": s.codec,
+            "bitrate_bps": s.bitrate,
+            "width": s.width,
+            "height": s.height,
+            "fps": s.fps,
+        }
         for s in video or []
     ]
     streams += [
-        Stream(type="audio", codec=s.codec, bitrate_bps=s.bitrate, sample_rate_hz=s.samplingRate) for s in audio or []
+        {"type": "audio", "codec": s.codec, "bitrate_bps": s.bitrate, "sample_rate_hz": s.samplingRate}
+        for s in audio or []
     ]
     return streams or None
 
 
-def _transcode(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> list[Event]:
+def _transcode(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> list[_Draft]:
     block = validate_leniently(m.TranscodeData, data, lenient, path)
     draft = _Draft("TranscodeComplete", ctx, lenient)
     code = block.status if block.status is not None else block.errCode
@@ -228,28 +247,28 @@ def _transcode(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, pa
         position = positions[item.definition]
         positions[item.definition] += 1
         outputs.append(
-            Output(
-                key=f"Transcode:{'' if item.definition is None else item.definition}#{position}",
-                kind=OutputKind.VIDEO,
-                definition=None if item.definition is None else str(item.definition),
-                url=item.url,
-                bitrate_bps=item.vbitrate,
-                width=item.vwidth,
-                height=item.vheight,
-                duration_s=block.duration,
-                status=Status.FINISHED,
-                outcome=Outcome.SUCCESS,
-            )
+            {
+                "key": f"Transcode:{'' if item.definition is None else item.definition}#{position}",
+                "kind": OutputKind.VIDEO,
+                "definition": None if item.definition is None else str(item.definition),
+                "url": item.url,
+                "bitrate_bps": item.vbitrate,
+                "width": item.vwidth,
+                "height": item.vheight,
+                "duration_s": block.duration,
+                "status": Status.FINISHED,
+                "outcome": Outcome.SUCCESS,
+            }
         )
     if block.coverUrl:
         outputs.append(
-            Output(
-                key="Cover#0",
-                kind=OutputKind.IMAGE,
-                url=block.coverUrl,
-                status=Status.FINISHED,
-                outcome=Outcome.SUCCESS,
-            )
+            {
+                "key": "Cover#0",
+                "kind": OutputKind.IMAGE,
+                "url": block.coverUrl,
+                "status": Status.FINISHED,
+                "outcome": Outcome.SUCCESS,
+            }
         )
     _finished(draft, code, block.message)
     draft.fields.update(
@@ -260,7 +279,7 @@ def _transcode(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, pa
     )
     if block.fileName:
         draft.fields["extra"]["fileName"] = block.fileName
-    return [draft.build()]
+    return [draft]
 
 
 def _finished(draft: _Draft, code: int | None, message: str | None) -> None:
@@ -274,20 +293,20 @@ def _finished(draft: _Draft, code: int | None, message: str | None) -> None:
         draft.fields["error"] = ErrorInfo(code=str(code), message=message or None)
 
 
-def _file_output(key: str, info: m.FileInfo, kind: OutputKind = OutputKind.VIDEO) -> Output:
+def _file_output(key: str, info: m.FileInfo, kind: OutputKind = OutputKind.VIDEO) -> Fields:
     ok = not info.status
-    return Output(
-        key=key,
-        kind=kind,
-        url=info.fileUrl,
-        container=info.fileType,
-        status=Status.FINISHED,
-        outcome=Outcome.SUCCESS if ok else Outcome.FAILED,
-        error=None if ok else ErrorInfo(code=str(info.status), message=info.message or None),
-    )
+    return {
+        "key": key,
+        "kind": kind,
+        "url": info.fileUrl,
+        "container": info.fileType,
+        "status": Status.FINISHED,
+        "outcome": Outcome.SUCCESS if ok else Outcome.FAILED,
+        "error": None if ok else ErrorInfo(code=str(info.status), message=info.message or None),
+    }
 
 
-def _clip(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> list[Event]:
+def _clip(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> list[_Draft]:
     block = validate_leniently(m.ClipData, data, lenient, path)
     draft = _Draft("ClipComplete", ctx, lenient)
     info = block.fileInfo or m.FileInfo(status=block.status, message=block.message)
@@ -301,10 +320,10 @@ def _clip(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: s
     )
     if info.fileId:
         draft.fields["extra"]["outputFileIds"] = [info.fileId]
-    return [draft.build()]
+    return [draft]
 
 
-def _concat(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> list[Event]:
+def _concat(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> list[_Draft]:
     block = validate_leniently(m.ConcatData, data, lenient, path)
     draft = _Draft("ConcatComplete", ctx, lenient)
     kinds: Counter[str | None] = Counter()
@@ -323,7 +342,7 @@ def _concat(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path:
     if block.status and outcome is not Outcome.FAILED:
         outcome = Outcome.FAILED
     draft.fields["outcome"] = outcome
-    failed = next((o.error for o in outputs if o.error), None)
+    failed = next((o["error"] for o in outputs if o["error"]), None)
     if block.status:
         draft.fields["error"] = ErrorInfo(code=str(block.status), message=block.message or None)
     elif failed is not None:
@@ -331,10 +350,10 @@ def _concat(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path:
     file_ids = [info.fileId for info in block.fileInfo or [] if info.fileId]
     if file_ids:
         draft.fields["extra"]["outputFileIds"] = file_ids
-    return [draft.build()]
+    return [draft]
 
 
-def _snapshot(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> list[Event]:
+def _snapshot(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> list[_Draft]:
     block = validate_leniently(m.SnapshotData, data, lenient, path)
     draft = _Draft("CreateSnapshotByTimeOffsetComplete", ctx, lenient)
     definition = None if block.definition is None else str(block.definition)
@@ -342,28 +361,28 @@ def _snapshot(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, pat
     for index, pic in enumerate(block.picInfo or []):
         ok = not pic.status
         outputs.append(
-            Output(
-                key=f"SnapshotByTimeOffset:{definition or ''}:{index if pic.timeOffset is None else pic.timeOffset}",
-                kind=OutputKind.IMAGE,
-                definition=definition,
-                url=pic.url,
-                status=Status.FINISHED,
-                outcome=Outcome.SUCCESS if ok else Outcome.FAILED,
-                error=None if ok else ErrorInfo(code=str(pic.status)),
-            )
+            {
+                "key": f"SnapshotByTimeOffset:{definition or ''}:{index if pic.timeOffset is None else pic.timeOffset}",
+                "kind": OutputKind.IMAGE,
+                "definition": definition,
+                "url": pic.url,
+                "status": Status.FINISHED,
+                "outcome": Outcome.SUCCESS if ok else Outcome.FAILED,
+                "error": None if ok else ErrorInfo(code=str(pic.status)),
+            }
         )
     _finished(draft, block.status, block.message)
     if not block.status and outputs:
         draft.fields["outcome"] = outcome_of(outputs)
         # Failed pictures carry the only error code the event has (there is no data.status).
-        draft.fields["error"] = next((o.error for o in outputs if o.error), None)
+        draft.fields["error"] = next((o["error"] for o in outputs if o["error"]), None)
     draft.fields.update(
         task_id=block.vodTaskId or ctx.task_id_hint, task_kind=TaskKind.SNAPSHOT, media_id=block.fileId, outputs=outputs
     )
-    return [draft.build()]
+    return [draft]
 
 
-def _sprite(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> list[Event]:
+def _sprite(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> list[_Draft]:
     block = validate_leniently(m.SpriteData, data, lenient, path)
     draft = _Draft("CreateImageSpriteComplete", ctx, lenient)
     _finished(draft, block.status, block.message)
@@ -371,14 +390,14 @@ def _sprite(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path:
     outputs = []
     if block.imageSpriteUrl:
         outputs.append(
-            Output(
-                key=f"ImageSprites:{definition or ''}#0",
-                kind=OutputKind.SPRITE,
-                definition=definition,
-                urls=list(block.imageSpriteUrl),
-                status=Status.FINISHED,
-                outcome=Outcome.SUCCESS,
-            )
+            {
+                "key": f"ImageSprites:{definition or ''}#0",
+                "kind": OutputKind.SPRITE,
+                "definition": definition,
+                "urls": list(block.imageSpriteUrl),
+                "status": Status.FINISHED,
+                "outcome": Outcome.SUCCESS,
+            }
         )
     draft.fields.update(
         task_id=block.vodTaskId or ctx.task_id_hint, task_kind=TaskKind.SPRITE, media_id=block.fileId, outputs=outputs
@@ -387,10 +406,10 @@ def _sprite(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path:
         draft.fields["extra"]["webVttUrl"] = block.webVttUrl
     if block.totalCount is not None:
         draft.fields["extra"]["totalCount"] = block.totalCount
-    return [draft.build()]
+    return [draft]
 
 
-def _upload(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> list[Event]:
+def _upload(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> list[_Draft]:
     """NewFileUpload: a media event keyed by its file id when `vodTaskId` is empty (it usually is)."""
     block = validate_leniently(m.UploadData, data, lenient, path)
     draft = _Draft("NewFileUpload", ctx, lenient)
@@ -401,21 +420,21 @@ def _upload(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path:
         task_kind=TaskKind.UPLOAD,
         media_id=block.fileId,
         outputs=[
-            Output(
-                key="File#0",
-                kind=OutputKind.VIDEO,
-                url=block.fileUrl,
-                container=meta.container,
-                size_bytes=meta.size if meta.size is not None else block.fileSize,
-                bitrate_bps=meta.bitrate if meta.bitrate is not None else block.bitrate,
-                width=meta.width if meta.width is not None else block.width,
-                height=meta.height if meta.height is not None else block.height,
-                duration_s=_first(meta.floatDuration, meta.duration, block.duration),
-                md5=meta.md5 or None,
-                streams=_streams(meta.videoStreamList, meta.audioStreamList),
-                status=Status.FINISHED,
-                outcome=Outcome.SUCCESS if not block.status else Outcome.FAILED,
-            )
+            {
+                "key": "File#0",
+                "kind": OutputKind.VIDEO,
+                "url": block.fileUrl,
+                "container": meta.container,
+                "size_bytes": meta.size if meta.size is not None else block.fileSize,
+                "bitrate_bps": meta.bitrate if meta.bitrate is not None else block.bitrate,
+                "width": meta.width if meta.width is not None else block.width,
+                "height": meta.height if meta.height is not None else block.height,
+                "duration_s": _first(meta.floatDuration, meta.duration, block.duration),
+                "md5": meta.md5 or None,
+                "streams": _streams(meta.videoStreamList, meta.audioStreamList),
+                "status": Status.FINISHED,
+                "outcome": Outcome.SUCCESS if not block.status else Outcome.FAILED,
+            }
         ]
         if block.fileUrl or block.fileId
         else [],
@@ -436,10 +455,10 @@ def _upload(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path:
         value = getattr(block, name)
         if value:
             extra[name] = value
-    return [draft.build()]
+    return [draft]
 
 
-def _pull(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> list[Event]:
+def _pull(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> list[_Draft]:
     block = validate_leniently(m.PullData, data, lenient, path)
     draft = _Draft("PullComplete", ctx, lenient)
     _finished(draft, block.status, block.message)
@@ -448,40 +467,40 @@ def _pull(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: s
         task_kind=TaskKind.PULL,
         media_id=block.fileId,
         outputs=[
-            Output(
-                key="File#0",
-                kind=OutputKind.VIDEO,
-                url=block.fileUrl,
-                status=Status.FINISHED,
-                outcome=Outcome.SUCCESS if not block.status else Outcome.FAILED,
-            )
+            {
+                "key": "File#0",
+                "kind": OutputKind.VIDEO,
+                "url": block.fileUrl,
+                "status": Status.FINISHED,
+                "outcome": Outcome.SUCCESS if not block.status else Outcome.FAILED,
+            }
         ]
         if block.fileUrl
         else [],
     )
     if block.transcodeTaskId:
         draft.fields["extra"]["transcodeTaskId"] = block.transcodeTaskId
-    return [draft.build()]
+    return [draft]
 
 
-def _deleted(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> list[Event]:
+def _deleted(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> list[_Draft]:
     """FileDeleted: one media event per deleted file id (no task)."""
     block = validate_leniently(m.DeleteData, data, lenient, path)
     file_ids = [info.fileId for info in block.fileInfo or [] if info.fileId]
     if not file_ids:
         lenient.warn(f"{path}.fileInfo", data.get("fileInfo"), "names no file")
         file_ids = [None]  # type: ignore[list-item]
-    events = []
+    events: list[_Draft] = []
     for file_id in file_ids:
         draft = _Draft("FileDeleted", ctx, Lenient())
         draft.lenient.warnings = list(lenient.warnings)
         _finished(draft, block.status, block.message)
         draft.fields.update(task_kind=TaskKind.DELETE, media_id=file_id)
-        events.append(draft.build())
+        events.append(draft)
     return events
 
 
-def _generic(event_type: str, data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> Event:
+def _generic(event_type: str, data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> _Draft:
     """An event type this version does not know: kept, with what can be read, and no status change."""
     draft = _Draft(event_type, ctx, lenient)
     draft.fields.update(
@@ -491,7 +510,7 @@ def _generic(event_type: str, data: dict[str, Any], ctx: NormalizeContext, lenie
     )
     draft.fields["extra"]["data"] = data
     lenient.warn(f"{path[:-5] or '$'}.eventType", event_type, "unknown event type, kept as a generic event")
-    return draft.build()
+    return draft
 
 
 def _first(*values: float | None) -> float | None:
@@ -507,7 +526,7 @@ def _task_status(word: str | None, path: str, lenient: Lenient) -> Status | None
     return status
 
 
-Reader = Callable[[dict[str, Any], NormalizeContext, Lenient, str], list[Event]]
+Reader = Callable[[Any, NormalizeContext, Lenient, str], list[_Draft]]
 
 CALLBACK_READERS: dict[str, Reader] = {
     "ProcedureStateChanged": _procedure,
@@ -519,6 +538,18 @@ CALLBACK_READERS: dict[str, Reader] = {
     "NewFileUpload": _upload,
     "PullComplete": _pull,
     "FileDeleted": _deleted,
+}
+#: The model each reader validates its `data` block as (the fast path validates the bytes into it).
+CALLBACK_MODELS: dict[str, type[m.Wire]] = {
+    "ProcedureStateChanged": m.ProcedureData,
+    "TranscodeComplete": m.TranscodeData,
+    "ClipComplete": m.ClipData,
+    "ConcatComplete": m.ConcatData,
+    "CreateSnapshotByTimeOffsetComplete": m.SnapshotData,
+    "CreateImageSpriteComplete": m.SpriteData,
+    "NewFileUpload": m.UploadData,
+    "PullComplete": m.PullData,
+    "FileDeleted": m.DeleteData,
 }
 
 
@@ -547,27 +578,25 @@ def _task_info_answer(document: dict[str, Any], ctx: NormalizeContext) -> Event:
     data = dict(answer.data or {})
     if ctx.task_id_hint and not data.get("vodTaskId"):
         data["vodTaskId"] = ctx.task_id_hint
-    [event] = CALLBACK_READERS[event_type](data, _poll_ctx(ctx), lenient, "$.data")
+    [draft] = CALLBACK_READERS[event_type](data, _poll_ctx(ctx), lenient, "$.data")
     status = _task_status(answer.status, "$.status", lenient)
-    update: dict[str, Any] = {
-        "created_at": answer.createTime,
-        "started_at": answer.beginProcessTime,
+    fields = draft.fields
+    fields.update(
+        created_at=answer.createTime,
+        started_at=answer.beginProcessTime,
         # finishTime is documented as the last update; it is a finish time only once the task finished.
-        "updated_at": answer.finishTime,
-        "finished_at": answer.finishTime if status is Status.FINISHED else None,
-        "provider_status": answer.status,
-        "warnings": lenient.warnings,
-    }
+        updated_at=answer.finishTime,
+        finished_at=answer.finishTime if status is Status.FINISHED else None,
+        provider_status=answer.status,
+    )
     if status is not None and status is not Status.FINISHED:
-        update.update(status=status, outcome=None, error=None)
-    elif status is Status.FINISHED and event.status is not Status.FINISHED:
+        fields.update(status=status, outcome=None, error=None)
+    elif status is Status.FINISHED and fields.get("status") is not Status.FINISHED:
         # The answer's own status wins over a data block that still says it is running.
-        update.update(status=status, outcome=event.outcome or outcome_of(event.outputs))
+        fields.update(status=status, outcome=fields.get("outcome") or outcome_of(fields["outputs"]))
     if answer.data is None:
-        update["outputs"] = []
-    fields = event.model_dump(exclude={"event_id"})
-    fields.update(update)
-    return Event.build(**fields)
+        fields["outputs"] = []
+    return draft.build()
 
 
 def _procedure_answer(document: dict[str, Any], ctx: NormalizeContext) -> Event:

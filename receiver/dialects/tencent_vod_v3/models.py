@@ -1,7 +1,9 @@
 """Wire models of Tencent VOD API 3.0 event objects (EventContent's `<Xxx>Event`), PullEvents and DescribeTaskDetail.
 
 Field names are the provider's (UpperCamel), from the SDK structures in reference Appendix A. Every field is
-optional, unknown keys are kept (`extra="allow"`), numbers are accepted where strings are documented (a
+optional, unknown keys are ignored (`extra="ignore"`: nothing reads them, and keeping them made every instance
+dearer to build; only `MediaProcessTaskResult` keeps them, for result types without a field of their own),
+numbers are accepted where strings are documented (a
 `FileId` sent as a JSON number) and list items may be null: `validate_leniently` can then null one
 malformed field or item with a warning instead of rejecting the payload. A callback's `<Xxx>Event` object
 equals DescribeTaskDetail's `<Xxx>Task` object of the same task, so one model serves both.
@@ -17,7 +19,7 @@ from receiver.dialects._coerce import ProviderTime
 
 
 class Wire(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True, coerce_numbers_to_str=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, coerce_numbers_to_str=True)
 
 
 # media description -----------------------------------------------------------------------------------------
@@ -159,6 +161,8 @@ class SubTaskResult(Wire):
 
 
 class MediaProcessTaskResult(Wire):
+    model_config = ConfigDict(extra="allow")  # outputs._result_object reads unknown `<Type>Task` keys
+
     Type: str | None = None
     TranscodeTask: SubTaskResult | None = None
     AnimatedGraphicTask: SubTaskResult | None = None

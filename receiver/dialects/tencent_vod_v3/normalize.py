@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from receiver.dialects._coerce import Lenient, validate_leniently
+from receiver.dialects._coerce import Lenient, Prevalidated, validate_leniently, validate_outputs
 from receiver.dialects.base import NormalizeContext, Unidentifiable
 from receiver.dialects.tencent_vod_v3 import models as m
 from receiver.dialects.tencent_vod_v3.outputs import (
@@ -23,7 +23,6 @@ from receiver.dialects.tencent_vod_v3.outputs import (
     ai_results,
     error_of,
     failure_code,
-    fields,
     file_output,
     subtask_outputs,
 )
@@ -54,15 +53,20 @@ class _Draft:
         self.fields: dict[str, Any] = {"event_type": event_type, "outputs": [], "extra": {}}
 
     def build(self, ctx: NormalizeContext, warnings: list[str]) -> Event:
-        return Event.build(
-            provider=Provider.TENCENT_VOD,
-            dialect=DIALECT_NAME,
-            source=ctx.source,
-            origin=ctx.origin,
-            received_at=ctx.received_at,
-            capture_id=ctx.capture_id,
-            warnings=list(warnings),
-            **self.fields,
+        """Outputs were collected as plain dicts (outputs.Fields) and are validated in one call; the other
+        fields already have their types, so `Event.assemble` takes them as they are."""
+        return Event.assemble(
+            {
+                **self.fields,
+                "outputs": validate_outputs(self.fields["outputs"]),
+                "provider": Provider.TENCENT_VOD,
+                "dialect": DIALECT_NAME,
+                "source": ctx.source,
+                "origin": ctx.origin,
+                "received_at": ctx.received_at,
+                "capture_id": ctx.capture_id,
+                "warnings": warnings,
+            }
         )
 
 
@@ -410,24 +414,28 @@ def _transcode2017(payload: dict[str, Any], r: _Read) -> list[_Draft]:
         position = seen.get(play.Definition, 0)
         seen[play.Definition] = position + 1
         outputs.append(
-            fields(
-                key=f"Transcode:{'' if play.Definition is None else play.Definition}#{position}",
-                kind=OutputKind.VIDEO,
-                definition=None if play.Definition is None else str(play.Definition),
-                url=play.Url or None,
-                bitrate_bps=play.Bitrate,
-                width=play.Width,
-                height=play.Height,
-                duration_s=task.Duration,
-                status=Status.FINISHED,
-                outcome=Outcome.SUCCESS,
-            )
+            {
+                "key": f"Transcode:{'' if play.Definition is None else play.Definition}#{position}",
+                "kind": OutputKind.VIDEO,
+                "definition": None if play.Definition is None else str(play.Definition),
+                "url": play.Url or None,
+                "bitrate_bps": play.Bitrate,
+                "width": play.Width,
+                "height": play.Height,
+                "duration_s": task.Duration,
+                "status": Status.FINISHED,
+                "outcome": Outcome.SUCCESS,
+            }
         )
     if task.CoverUrl:
         outputs.append(
-            fields(
-                key="Cover#0", kind=OutputKind.IMAGE, url=task.CoverUrl, status=Status.FINISHED, outcome=Outcome.SUCCESS
-            )
+            {
+                "key": "Cover#0",
+                "kind": OutputKind.IMAGE,
+                "url": task.CoverUrl,
+                "status": Status.FINISHED,
+                "outcome": Outcome.SUCCESS,
+            }
         )
     draft.fields["outputs"] = outputs
     _keep(draft.fields["extra"], FileName=task.FileName)
@@ -498,15 +506,15 @@ def _snapshot2017(payload: dict[str, Any], r: _Read) -> list[_Draft]:
         verdicts.append(result)
         offset = pic.TimeOffset if pic.TimeOffset is not None else f"#{index}"
         outputs.append(
-            fields(
-                key=f"SnapshotByTimeOffset:{definition or ''}:{offset}",
-                kind=OutputKind.IMAGE,
-                definition=definition,
-                url=pic.Url or None,
-                status=Status.FINISHED,
-                outcome=result[0],
-                error=error,
-            )
+            {
+                "key": f"SnapshotByTimeOffset:{definition or ''}:{offset}",
+                "kind": OutputKind.IMAGE,
+                "definition": definition,
+                "url": pic.Url or None,
+                "status": Status.FINISHED,
+                "outcome": result[0],
+                "error": error,
+            }
         )
     r.settle(
         draft, None, code=failure_code(None, task.ErrCode), message=task.Message, results=verdicts, completion=True
@@ -525,15 +533,15 @@ def _sprite2017(payload: dict[str, Any], r: _Read) -> list[_Draft]:
     definition = None if task.Definition is None else str(task.Definition)
     if urls or task.WebVttUrl:
         draft.fields["outputs"] = [
-            fields(
-                key=f"ImageSprites:{definition or ''}#0",
-                kind=OutputKind.SPRITE,
-                definition=definition,
-                url=task.WebVttUrl or None,
-                urls=urls or None,
-                status=Status.FINISHED,
-                outcome=Outcome.SUCCESS,
-            )
+            {
+                "key": f"ImageSprites:{definition or ''}#0",
+                "kind": OutputKind.SPRITE,
+                "definition": definition,
+                "url": task.WebVttUrl or None,
+                "urls": urls or None,
+                "status": Status.FINISHED,
+                "outcome": Outcome.SUCCESS,
+            }
         ]
     _keep(draft.fields["extra"], TotalCount=task.TotalCount)
     return [draft]
@@ -556,14 +564,14 @@ def _publish(payload: dict[str, Any], r: _Read) -> list[_Draft]:
     definition = None if task.Definition is None else str(task.Definition)
     if task.WechatUrl:
         draft.fields["outputs"] = [
-            fields(
-                key="Publish#0",
-                kind=OutputKind.OTHER,
-                definition=definition,
-                url=task.WechatUrl,
-                status=draft.fields["status"],
-                outcome=draft.fields["outcome"],
-            )
+            {
+                "key": "Publish#0",
+                "kind": OutputKind.OTHER,
+                "definition": definition,
+                "url": task.WechatUrl,
+                "status": draft.fields["status"],
+                "outcome": draft.fields["outcome"],
+            }
         ]
     _keep(
         draft.fields["extra"],
@@ -638,7 +646,7 @@ def _generic(payload: dict[str, Any], r: _Read) -> list[_Draft]:
     return [draft]
 
 
-ReaderFn = Callable[[dict[str, Any], _Read], list[_Draft]]
+ReaderFn = Callable[[Any, _Read], list[_Draft]]
 
 READERS: dict[str, ReaderFn] = {
     "procedure": _procedure,
@@ -656,6 +664,24 @@ READERS: dict[str, ReaderFn] = {
     "restore": _restore,
     "review": _review,
     "generic": _generic,
+}
+#: The model each reader validates its task object as (the fast path validates the bytes into it). The
+#: generic reader looks up raw values besides its model, so it has none here and never takes the fast path.
+READER_MODELS: dict[str, type[m.Wire]] = {
+    "procedure": m.ProcedureTask,
+    "upload": m.FileUploadTask,
+    "pull": m.PullUploadTask,
+    "delete": m.FileDeleteTask,
+    "new_file": m.NewFileTask,
+    "split": m.SplitMediaTask,
+    "transcode2017": m.TranscodeTask2017,
+    "clip2017": m.ClipTask2017,
+    "concat2017": m.ConcatTask2017,
+    "snapshot2017": m.SnapshotByTimeOffsetTask2017,
+    "sprite2017": m.CreateImageSpriteTask2017,
+    "publish": m.WechatPublishTask,
+    "restore": m.RestoreMediaTask,
+    "review": m.ReviewAudioVideoTask,
 }
 
 
@@ -688,11 +714,24 @@ def normalize_event(document: dict[str, Any], ctx: NormalizeContext, path: str) 
         raise Unidentifiable("EventType is empty or not a string", f"{path}.EventType", document.get("EventType"))
     spec = EVENTS.get(event_type)
     key, payload = _event_object(document, event_type, spec, lenient, path)
-    reader_name = spec.reader if spec is not None else "generic"
-    r = _Read(event_type, spec.kind if spec is not None else TaskKind.OTHER, ctx, lenient, f"{path}.{key}")
     if payload is None:
         lenient.warn(f"{path}.{key}", document.get(key), f"no event object for EventType {event_type!r}")
         payload = {}
+    return read_event(event_type, spec, key, payload, ctx, lenient, path)
+
+
+def read_event(
+    event_type: str,
+    spec: EventSpec | None,
+    key: str,
+    payload: dict[str, Any] | Prevalidated,
+    ctx: NormalizeContext,
+    lenient: Lenient,
+    path: str,
+) -> list[Event]:
+    """An event's events from its object (under `key`): a raw dict, or its model from the fast path (fast.py)."""
+    reader_name = spec.reader if spec is not None else "generic"
+    r = _Read(event_type, spec.kind if spec is not None else TaskKind.OTHER, ctx, lenient, f"{path}.{key}")
     drafts = READERS[reader_name](payload, r)
     if spec is None:
         lenient.warn(f"{path}.EventType", event_type, "unknown event type, kept as a generic event")
@@ -701,14 +740,21 @@ def normalize_event(document: dict[str, Any], ctx: NormalizeContext, path: str) 
     return [draft.build(ctx, lenient.warnings) for draft in drafts]
 
 
-def _event_object(
-    document: dict[str, Any], event_type: str, spec: EventSpec | None, lenient: Lenient, path: str
-) -> tuple[str, dict[str, Any] | None]:
-    """The object of the event and its key: the documented keys first (`<Name>Event`, drifted names,
-    `<Name>` alone as some doc pages show), then the only non-null object next to EventType."""
+def event_keys(event_type: str, spec: EventSpec | None) -> list[str]:
+    """The keys an event's object may sit under, in the order they are tried: the documented keys first
+    (`<Name>Event`, drifted names), then `<Name>` alone as some doc pages show."""
     candidates = [*(spec.keys if spec is not None else ()), f"{event_type}Event", event_type]
     if event_type.endswith("Complete"):
         candidates.append(f"{event_type.removesuffix('Complete')}CompleteEvent")
+    return candidates
+
+
+def _event_object(
+    document: dict[str, Any], event_type: str, spec: EventSpec | None, lenient: Lenient, path: str
+) -> tuple[str, dict[str, Any] | None]:
+    """The object of the event and its key: the first of `event_keys` that holds one (or JSON text of one),
+    then the only non-null object next to EventType."""
+    candidates = event_keys(event_type, spec)
     for key in candidates:
         value = document.get(key)
         if isinstance(value, dict):

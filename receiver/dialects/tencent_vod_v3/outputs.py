@@ -9,7 +9,6 @@ whichever way it arrived, and a PROCESSING report (no `Output` yet) is replaced 
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,14 +20,10 @@ from receiver.model import ErrorInfo, Outcome, OutputKind, Status
 
 #: One sub-task's verdict: its outcome (None while it runs) and its error.
 Result = tuple[Outcome | None, ErrorInfo | None]
-#: An Output's (or a Stream's) fields as a plain dict: `Event.build` validates them all in one pass, which
-#: costs much less than building a model per output and per stream.
+#: An Output's (or a Stream's) fields as a plain dict (None for an empty field): an event's outputs are validated
+#: in one pass when it is built (normalize._Draft.build), which costs much less than building a model per output
+#: and per stream.
 Fields = dict[str, Any]
-
-
-def fields(**values: Any) -> Fields:
-    """Model fields without the empty ones."""
-    return {name: value for name, value in values.items() if value is not None}
 
 
 def failure_code(ext: str | None, code: str | None) -> str | None:
@@ -72,12 +67,19 @@ def streams_of(
     video: Sequence[m.VideoStream | None] | None, audio: Sequence[m.AudioStream | None] | None
 ) -> list[Fields] | None:
     streams = [
-        fields(type="video", codec=s.Codec, bitrate_bps=s.Bitrate, width=s.Width, height=s.Height, fps=s.Fps)
+        {
+            "type": "video",
+            "codec": s.Codec,
+            "bitrate_bps": s.Bitrate,
+            "width": s.Width,
+            "height": s.Height,
+            "fps": s.Fps,
+        }
         for s in video or []
         if s is not None
     ]
     streams += [
-        fields(type="audio", codec=s.Codec, bitrate_bps=s.Bitrate, sample_rate_hz=s.SamplingRate)
+        {"type": "audio", "codec": s.Codec, "bitrate_bps": s.Bitrate, "sample_rate_hz": s.SamplingRate}
         for s in audio or []
         if s is not None
     ]
@@ -140,59 +142,68 @@ def subtask_outputs(
     items: Sequence[m.MediaProcessTaskResult | None], path: str, lenient: Lenient
 ) -> tuple[list[Fields], list[Result]]:
     """One output per MediaProcessResultSet item, with each sub-task's verdict for the task's outcome."""
-    seen: Counter[tuple[str, int | None]] = Counter()
+    seen: dict[tuple[str, int | None], int] = {}
     outputs: list[Fields] = []
     results: list[Result] = []
     for index, item in enumerate(items):
-        item_path = f"{path}[{index}]"
         if item is None:
             continue
-        key, task = _result_object(item, item_path, lenient)
-        if task is None:
-            lenient.warn(item_path, item.Type, "a sub-task result without a result object")
-            continue
+        known = SUBTASK_TYPES.get(item.Type or "")
+        task = getattr(item, known[0]) if known is not None else None
+        if task is not None and known is not None:  # the usual case: `Type` names the populated object
+            key = known[0]
+        else:
+            key, task = _result_object(item, f"{path}[{index}]", lenient)
+            if task is None:
+                lenient.warn(f"{path}[{index}]", item.Type, "a sub-task result without a result object")
+                continue
         type_name = item.Type or key.removesuffix("Task") or "Unknown"
-        kind = SUBTASK_TYPES.get(type_name, ("", OutputKind.OTHER))[1]
+        kind = SUBTASK_TYPES.get(type_name, _NO_TYPE)[1]
         definition = _definition_of(task)
-        position = seen[(type_name, definition)]
-        seen[(type_name, definition)] += 1
+        position = seen.get((type_name, definition), 0)
+        seen[(type_name, definition)] = position + 1
         status, result = subtask_verdict(
-            task.Status, task.ErrCodeExt, task.ErrCode, task.Message, f"{item_path}.{key}", lenient
+            task.Status, task.ErrCodeExt, task.ErrCode, task.Message, f"{path}[{index}].{key}", lenient
         )
         results.append(result)
-        out = task.Output or m.MediaOutputItem()
-        if kind is OutputKind.VIDEO and not out.VideoStreamSet and out.AudioStreamSet:
+        out = task.Output or _NO_OUTPUT
+        video, audio = out.VideoStreamSet, out.AudioStreamSet
+        if kind is OutputKind.VIDEO and not video and audio:
             kind = OutputKind.AUDIO
         outputs.append(
-            fields(
-                key=f"{type_name}:{'' if definition is None else definition}#{position}",
-                kind=kind,
-                definition=None if definition is None else str(definition),
-                url=out.Url or out.CoverUrl or out.WebVttUrl or None,
-                urls=_urls(out),
-                container=out.Container or out.Package or None,
-                size_bytes=out.Size,
-                bitrate_bps=out.Bitrate,
-                width=out.Width,
-                height=out.Height,
-                duration_s=_duration(out),
-                fps=_fps(out),
-                md5=out.Md5 or None,
-                streams=streams_of(out.VideoStreamSet, out.AudioStreamSet) or _sub_streams(out.SubStreamSet),
-                status=status,
-                outcome=result[0],
-                error=result[1],
-            )
+            {
+                "key": f"{type_name}:{'' if definition is None else definition}#{position}",
+                "kind": kind,
+                "definition": None if definition is None else str(definition),
+                "url": out.Url or out.CoverUrl or out.WebVttUrl or None,
+                "urls": _urls(out),
+                "container": out.Container or out.Package or None,
+                "size_bytes": out.Size,
+                "bitrate_bps": out.Bitrate,
+                "width": out.Width,
+                "height": out.Height,
+                "duration_s": _duration(out),
+                "fps": _fps(out),
+                "md5": out.Md5 or None,
+                "streams": (streams_of(video, audio) if video or audio else None) or _sub_streams(out.SubStreamSet),
+                "status": status,
+                "outcome": result[0],
+                "error": result[1],
+            }
         )
     return outputs, results
+
+
+_NO_TYPE = ("", OutputKind.OTHER)
+_NO_OUTPUT = m.MediaOutputItem()
 
 
 def _urls(out: m.MediaOutputItem) -> list[str] | None:
     """Image sets: ImageUrlSet (sample snapshots, sprites) or PicInfoSet (time-offset snapshots; one doc
     example also uses it for sample snapshots)."""
-    urls = [url for url in out.ImageUrlSet or [] if url]
-    if not urls:
-        urls = [pic.Url for pic in out.PicInfoSet or [] if pic is not None and pic.Url]
+    urls = [url for url in out.ImageUrlSet if url] if out.ImageUrlSet else None
+    if not urls and out.PicInfoSet:
+        urls = [pic.Url for pic in out.PicInfoSet if pic is not None and pic.Url]
     return urls or None
 
 
@@ -213,7 +224,7 @@ def _fps(out: m.MediaOutputItem) -> float | None:
 
 def _sub_streams(sub_streams: Sequence[m.SubStream | None] | None) -> list[Fields] | None:
     streams = [
-        fields(type=(s.Type or "video").lower(), width=s.Width, height=s.Height)
+        {"type": (s.Type or "video").lower(), "width": s.Width, "height": s.Height}
         for s in sub_streams or []
         if s is not None
     ]
@@ -255,19 +266,19 @@ def file_output(
 ) -> Fields:
     """A new media file a task produced (upload, pull, edit, compose, clip, concat, rebuild, split)."""
     meta = meta or m.MediaMetaData()
-    return fields(
-        key=key,
-        kind=file_kind(file_type, meta),
-        url=url or None,
-        container=file_type or meta.Container or None,
-        size_bytes=meta.Size,
-        bitrate_bps=meta.Bitrate,
-        width=meta.Width,
-        height=meta.Height,
-        duration_s=meta.Duration,
-        md5=meta.Md5 or None,
-        streams=streams_of(meta.VideoStreamSet, meta.AudioStreamSet),
-        status=status,
-        outcome=result[0],
-        error=result[1],
-    )
+    return {
+        "key": key,
+        "kind": file_kind(file_type, meta),
+        "url": url or None,
+        "container": file_type or meta.Container or None,
+        "size_bytes": meta.Size,
+        "bitrate_bps": meta.Bitrate,
+        "width": meta.Width,
+        "height": meta.Height,
+        "duration_s": meta.Duration,
+        "md5": meta.Md5 or None,
+        "streams": streams_of(meta.VideoStreamSet, meta.AudioStreamSet),
+        "status": status,
+        "outcome": result[0],
+        "error": result[1],
+    }

@@ -45,6 +45,7 @@ AppliedListener = Callable[[Sequence[Applied]], Awaitable[None]]
 _QUEUE_MAX = 10_000
 _BATCH_MAX = 256
 _TAKEOVER_EVERY_S = 5.0
+_FETCHED_GRACE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -197,8 +198,19 @@ class Pipeline:
             pending = await self.store.claim_captures(limit=_BATCH_MAX, after_id=after)
             if not pending:
                 return
-            await self._process_batch(pending)
+            ours = [capture for capture in pending if self._ours(capture)]
+            if ours:
+                await self._process_batch(ours)
             after = pending[-1].id
+
+    def _ours(self, capture: Capture) -> bool:
+        """Whether this processor should process a pending capture now. A worker leaves a fetched document
+        (poll, pull) to the server that fetched it: the server applies it right after capturing it and acts on
+        the result (the scheduler reads the task's verdict). Only one left pending for `_FETCHED_GRACE_S` (its
+        server died in between) is the worker's to process."""
+        if self.poll_s is None or capture.origin in (Origin.CALLBACK, Origin.REPLAY):
+            return True
+        return (self.clock.now() - capture.received_at).total_seconds() > _FETCHED_GRACE_S
 
     async def _process_batch(self, captures: Sequence[Capture]) -> None:
         results = []

@@ -3,16 +3,23 @@ server restarts when it dies and which never outlives the server."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from receiver.clock import SystemClock
 from receiver.config import load_settings
+from receiver.ingest import Pipeline
+from receiver.model import Origin
+from receiver.store.base import NewCapture
+from receiver.store.sqlite import SqliteStore
 from tests.conftest import RunningReceiver, serve_in_thread
 from tests.sinks.helpers import wait_until
 from tests.test_crash_recovery import vodhook_process
@@ -101,3 +108,52 @@ def test_a_sigkilled_server_leaves_no_worker_behind(tmp_path: Path) -> None:
         worker_pid = health["worker_pid"]
         assert alive(worker_pid)
     wait_until(lambda: not alive(worker_pid), "the orphaned worker to exit", timeout=30.0)
+
+
+@pytest.mark.anyio
+async def test_a_worker_leaves_a_fresh_fetched_capture_to_the_server_that_fetched_it(tmp_path: Path) -> None:
+    """A poll answer is captured and applied by the server that fetched it (the scheduler acts on the result);
+    a worker that processed it too would race it. Only one left pending past the grace (its server died) is
+    the worker's."""
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    await store.open()
+    clock = SystemClock()
+    settings = load_settings(data_dir=tmp_path)
+    worker_side = Pipeline(store, settings.sources, clock, poll_s=0.01)
+
+    def capture(origin: Origin, age_s: float, body: bytes) -> NewCapture:
+        return NewCapture(
+            source="tencent-vod-v2",
+            dialect="tencent-vod-v2",
+            received_at=clock.now() - timedelta(seconds=age_s),
+            method="POST",
+            path="/",
+            query="",
+            headers={},
+            body=body,
+            remote=None,
+            verification="verified",
+            origin=origin,
+        )
+
+    try:
+        fresh_poll = await store.capture(capture(Origin.POLL, 0.0, procedure("PROCESSING")))
+        callback = await store.capture(capture(Origin.CALLBACK, 0.0, procedure("PROCESSING")))
+        stale_poll = await store.capture(capture(Origin.POLL, 120.0, procedure("FINISH")))
+        await worker_side.start()
+        for _ in range(500):  # until only one capture is left pending (or 10 s)
+            if len(await store.pending_captures(limit=10)) <= 1:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)  # a few more polls: the fresh poll answer must still be left alone
+        await worker_side.stop()
+        states = {
+            capture_id: (await store.get_capture(capture_id)) for capture_id in (fresh_poll, callback, stale_poll)
+        }
+        assert {capture_id: found.state.value for capture_id, found in states.items() if found} == {
+            fresh_poll: "pending",
+            callback: "processed",
+            stale_poll: "processed",
+        }
+    finally:
+        await store.close()

@@ -41,6 +41,7 @@ from pydantic import BaseModel
 from receiver import dialects
 from receiver.dialects.base import Dialect, NormalizeContext, Unidentifiable
 from receiver.model import Event, Origin
+from tests.test_fuzz_fixtures import slots
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SNAPSHOT = Path(__file__).resolve().parent / "snapshots" / "normalize.json"
@@ -126,25 +127,9 @@ _ODD_TEXT = [
 _ODD_VALUES: list[Any] = [None, True, False, 0, 1, -1, 2**63, 2**70, 1.0, 1.5, -0.0, 1e300, [], {}, [None], {"x": 1}]
 
 
-def _slots(node: Any) -> list[tuple[Any, Any]]:
-    found: list[tuple[Any, Any]] = []
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, dict):
-            for key, value in current.items():
-                found.append((current, key))
-                stack.append(value)
-        elif isinstance(current, list):
-            for index, value in enumerate(current):
-                found.append((current, index))
-                stack.append(value)
-    return found
-
-
 def _mutate_tree(document: Any, rng: random.Random) -> Any:
     for _ in range(rng.randint(1, 3)):
-        places = _slots(document)
+        places = slots(document)
         if not places:
             return rng.choice(_ODD_VALUES)
         container, key = rng.choice(places)
@@ -337,7 +322,7 @@ def _nudge(document: Any, data: st.DataObject) -> Any:
     """Small changes that keep most bodies valid, so that the fast paths take them: numbers written as text
     or with a fraction, nulls, dropped and unknown keys, odd unicode."""
     for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
-        places = _slots(document)
+        places = slots(document)
         if not places:
             return document
         container, key = data.draw(st.sampled_from(places))

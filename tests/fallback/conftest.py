@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from receiver.clock import Clock
 from receiver.config import Settings, load_settings
 from tests.conftest import RunningReceiver, serve_in_thread
-from tests.emulator.conftest import Control, emulator  # noqa: F401  (the fixture, re-exported)
+from tests.emulator.conftest import Control, emulator, sink  # noqa: F401  (the fixtures, re-exported)
 
 SCENARIO_OUTCOME = {"success": "success", "fail": "failed", "partial": "partial"}
 PROVIDER = {"tencent-vod-v2": "tencent-vod", "tencent-vod-v3": "tencent-vod", "tencent-mps": "tencent-mps",
@@ -112,6 +113,25 @@ def receiver_events(receiver: RunningReceiver, task_id: str) -> list[dict[str, A
 
 def ledger_time(entry: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(str(entry["at"]).replace("Z", "+00:00"))
+
+
+def busiest_window(times: Sequence[datetime], window_s: float = 1.0) -> int:
+    """The most entries in any half-open window [t, t + window_s) (one starting at each entry is enough).
+
+    A token bucket of `rate`/s holding `burst` lets at most burst + rate requests into any one second."""
+    ordered = sorted(times)
+    most, end = 0, 0
+    for start, when in enumerate(ordered):
+        while end < len(ordered) and (ordered[end] - when).total_seconds() < window_s:
+            end += 1
+        most = max(most, end - start)
+    return most
+
+
+def task_queries(emu: Control, dialect: str) -> Counter[str]:
+    """How many times the receiver queried each emulator task (listing requests name no task)."""
+    action = SURFACES[dialect].query
+    return Counter(str(q["task_id"]) for q in emu.entries("query") if q["detail"]["action"] == action)
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ import asyncio
 import json
 import logging
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from tests.fallback.conftest import (
     receiver_events,
     receiver_task,
     receiver_task_id,
+    task_queries,
     tracked,
     wait_until,
 )
@@ -42,17 +42,6 @@ from tests.fallback.conftest import (
 Running = Callable[..., RunningReceiver]
 NOWHERE = "http://127.0.0.1:9/callbacks"
 DROPPED = {"drop": 1.0}  # the emulator's books show the callback, nothing is sent
-
-
-@pytest.fixture
-def donor_sink() -> Iterator[Sink]:
-    """Where the emulator delivers the genuine callbacks a forgery is made from."""
-    sink = Sink()
-    sink.server.start()
-    try:
-        yield sink
-    finally:
-        sink.server.stop()
 
 
 def confirm_settings(tmp_path: Path, emu: Control, dialect: str, *, confirm: bool = True, **overrides: Any) -> Settings:
@@ -86,12 +75,6 @@ def sink_messages(tmp_path: Path, task_key: str) -> list[dict[str, Any]]:
 
 def terminal_messages(tmp_path: Path, task_key: str) -> list[dict[str, Any]]:
     return [m for m in sink_messages(tmp_path, task_key) if m["task"] and m["task"]["status"] == "finished"]
-
-
-def task_queries(emu: Control, dialect: str) -> Counter[str]:
-    """How many times the receiver queried each emulator task."""
-    action = SURFACES[dialect].query
-    return Counter(str(q["task_id"]) for q in emu.entries("query") if q["detail"]["action"] == action)
 
 
 def scrape(receiver: RunningReceiver) -> str:
@@ -179,7 +162,7 @@ def test_confirmation_with_a_processing_worker(tmp_path: Path, emulator: Any, ru
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_a_forged_terminal_callback_is_refused_and_the_real_outcome_comes_by_polling(
-    dialect: str, tmp_path: Path, emulator: Any, running: Running, donor_sink: Sink, caplog: pytest.LogCaptureFixture
+    dialect: str, tmp_path: Path, emulator: Any, running: Running, sink: Sink, caplog: pytest.LogCaptureFixture
 ) -> None:
     emu = emulator(EmulatorConfig(time_scale=0))
     receiver = running(confirm_settings(tmp_path, emu, dialect))
@@ -189,10 +172,10 @@ def test_a_forged_terminal_callback_is_refused_and_the_real_outcome_comes_by_pol
     emu.advance(target["task_id"], "PROCESSING")
     key = receiver_task_id(dialect, target)
     # A genuine "finished, success" callback of another task, rewritten to name the target: a forgery.
-    donor = emu.create(dialect, kind=kind, scenario="success", callback_url=donor_sink.url("/donor"))
+    donor = emu.create(dialect, kind=kind, scenario="success", callback_url=sink.url("/donor"))
     emu.finish(donor["task_id"])
-    wait_until(lambda: any(is_terminal(dialect, r) for r in donor_sink.at("/donor")))
-    [genuine] = [r for r in donor_sink.at("/donor") if is_terminal(dialect, r)]
+    wait_until(lambda: any(is_terminal(dialect, r) for r in sink.at("/donor")))
+    [genuine] = [r for r in sink.at("/donor") if is_terminal(dialect, r)]
     forged = forge(genuine.body, donor, target)
     assert forged != genuine.body
 

@@ -22,14 +22,12 @@ from receiver.emulator.config import EmulatorConfig
 from receiver.fallback.ratelimit import AccountBucket, QueryGateClosed
 from receiver.store.base import Store, TrackState
 from receiver.store.sqlite import SqliteStore
-from tests.fallback.conftest import fallback_settings
+from tests.fallback.conftest import busiest_window, fallback_settings, ledger_time
 from tests.fallback.test_scheduler import (
     DIALECT,
     PROVIDER,
     Rig,
-    busiest_window,
     finished_tasks,
-    ledger_time,
     make_rig,
     queries,
     rigs,  # noqa: F401  (the fixture, re-exported)

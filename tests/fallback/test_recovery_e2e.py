@@ -29,12 +29,14 @@ from tests.fallback.conftest import (
     DIALECTS,
     SCENARIO_OUTCOME,
     SURFACES,
+    busiest_window,
     fallback_settings,
     ledger_time,
     plan,
     receiver_events,
     receiver_task,
     receiver_task_id,
+    task_queries,
     tracked,
     wait_until,
 )
@@ -57,12 +59,6 @@ def all_finished(receiver: RunningReceiver, dialect: str, created: list[dict[str
         return all(s is not None and s["status"] == "finished" for s in states)
 
     return check
-
-
-def task_queries(emu: Control, dialect: str) -> Counter[str]:
-    """How many times the fallback queried each emulator task (listing requests name no task)."""
-    action = SURFACES[dialect].query
-    return Counter(str(q["task_id"]) for q in emu.entries("query") if q["detail"]["action"] == action)
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -202,7 +198,7 @@ def test_queries_stay_within_the_configured_rate_limit(
     assert all(q["detail"]["caller"] == "test" for q in queries)
     # A token bucket of `rate`/s holding `burst` lets at most burst + rate requests into any one second.
     times = sorted(ledger_time(q) for q in queries)
-    busiest = max(sum(1 for t in times[i:] if (t - start).total_seconds() < 1.0) for i, start in enumerate(times))
+    busiest = busiest_window(times)
     assert busiest <= rate + burst, (busiest, [t.isoformat() for t in times])
     # ... and the bucket did hold queries back: the limit was reached, not merely never approached.
     bucket = receiver.app.state.fallback.sources[dialect].bucket

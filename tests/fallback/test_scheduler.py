@@ -16,7 +16,7 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,7 +36,7 @@ from receiver.store.base import Store, TrackedTask, TrackState
 from receiver.store.sqlite import SqliteStore
 from tests.conftest import FIXTURES, free_port
 from tests.emulator.conftest import Control
-from tests.fallback.conftest import fallback_settings
+from tests.fallback.conftest import busiest_window, fallback_settings, ledger_time
 from tests.store.conftest import Place, place  # noqa: F401  (the fixture, re-exported)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
@@ -82,20 +82,6 @@ def track(fallback: Fallback, task_id: str, deadline: datetime, **fields: Any) -
 def queries(emu: Control, action: str = "GetTaskInfo") -> list[dict[str, Any]]:
     return [q for q in emu.entries("query") if q["detail"]["action"] == action]
 
-
-def ledger_time(entry: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(entry["at"].replace("Z", "+00:00"))
-
-
-def busiest_window(times: Sequence[datetime], window_s: float = 1.0) -> int:
-    """The most entries in any half-open window [t, t + window_s) (one starting at each entry is enough)."""
-    ordered = sorted(times)
-    most, end = 0, 0
-    for start, when in enumerate(ordered):
-        while end < len(ordered) and (ordered[end] - when).total_seconds() < window_s:
-            end += 1
-        most = max(most, end - start)
-    return most
 
 
 def finished_tasks(emu: Control, count: int) -> list[dict[str, Any]]:

@@ -86,6 +86,20 @@ class NormalizeContext:
     #: For query answers: which API produced the document (e.g. "GetTaskInfo").
     api: str | None = None
 
+    def event(self, fields: dict[str, Any], provider: Provider, dialect: str, warnings: list[str]) -> Event:
+        """The event of a dialect's normalized `fields`, stamped with this receipt (source, origin, received
+        time, capture) the same way for every dialect (`Event.assemble`: the fields already have their types)."""
+        receipt = {
+            "provider": provider,
+            "dialect": dialect,
+            "source": self.source,
+            "origin": self.origin,
+            "received_at": self.received_at,
+            "capture_id": self.capture_id,
+            "warnings": warnings,
+        }
+        return Event.assemble({**fields, **receipt})
+
 
 class Unidentifiable(ValueError):
     """The document cannot be recognised as any event of the dialect: it is quarantined with this error."""

@@ -271,19 +271,8 @@ class _Draft:
         self.fields.update(status=Status.FINISHED, outcome=outcome, finished_at=when)
 
     def build(self) -> Event:
-        return Event.assemble(
-            {
-                **self.fields,
-                "outputs": validate_outputs(self.fields["outputs"]),
-                "provider": Provider.ALIYUN_VOD,
-                "dialect": DIALECT_NAME,
-                "source": self.ctx.source,
-                "origin": self.ctx.origin,
-                "received_at": self.ctx.received_at,
-                "capture_id": self.ctx.capture_id,
-                "warnings": self.lenient.warnings,
-            }
-        )
+        fields = {**self.fields, "outputs": validate_outputs(self.fields["outputs"])}
+        return self.ctx.event(fields, Provider.ALIYUN_VOD, DIALECT_NAME, self.lenient.warnings)
 
 
 # entry point ---------------------------------------------------------------------------------------------

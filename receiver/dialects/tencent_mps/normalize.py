@@ -885,12 +885,8 @@ def _event(report: Report, ctx: NormalizeContext) -> Event:
     finished = None
     if status is Status.FINISHED:
         finished = report.finished_at or (max(report.ends) if report.ends else None)
-    return Event.assemble(
+    return ctx.event(
         {
-            "provider": Provider.TENCENT_MPS,
-            "dialect": DIALECT_NAME,
-            "source": ctx.source,
-            "origin": ctx.origin,
             "event_type": report.event_type,
             "task_id": report.task_id or None,
             "task_kind": report.task_kind,
@@ -905,8 +901,8 @@ def _event(report: Report, ctx: NormalizeContext) -> Event:
             "outputs": outputs,
             "session": report.session,
             "extra": report.extra,
-            "warnings": report.lenient.warnings,
-            "received_at": ctx.received_at,
-            "capture_id": ctx.capture_id,
-        }
+        },
+        Provider.TENCENT_MPS,
+        DIALECT_NAME,
+        report.lenient.warnings,
     )

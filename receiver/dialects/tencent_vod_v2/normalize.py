@@ -60,19 +60,8 @@ class _Draft:
         self.lenient = lenient
 
     def build(self) -> Event:
-        return Event.assemble(
-            {
-                **self.fields,
-                "outputs": validate_outputs(self.fields["outputs"]),
-                "provider": Provider.TENCENT_VOD,
-                "dialect": DIALECT_NAME,
-                "source": self.ctx.source,
-                "origin": self.ctx.origin,
-                "received_at": self.ctx.received_at,
-                "capture_id": self.ctx.capture_id,
-                "warnings": self.lenient.warnings,
-            }
-        )
+        fields = {**self.fields, "outputs": validate_outputs(self.fields["outputs"])}
+        return self.ctx.event(fields, Provider.TENCENT_VOD, DIALECT_NAME, self.lenient.warnings)
 
 
 #: An output's (or a stream's) fields, collected as a plain dict: an event's outputs are then validated in one

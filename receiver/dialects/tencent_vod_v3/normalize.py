@@ -55,19 +55,8 @@ class _Draft:
     def build(self, ctx: NormalizeContext, warnings: list[str]) -> Event:
         """Outputs were collected as plain dicts (outputs.Fields) and are validated in one call; the other
         fields already have their types, so `Event.assemble` takes them as they are."""
-        return Event.assemble(
-            {
-                **self.fields,
-                "outputs": validate_outputs(self.fields["outputs"]),
-                "provider": Provider.TENCENT_VOD,
-                "dialect": DIALECT_NAME,
-                "source": ctx.source,
-                "origin": ctx.origin,
-                "received_at": ctx.received_at,
-                "capture_id": ctx.capture_id,
-                "warnings": warnings,
-            }
-        )
+        fields = {**self.fields, "outputs": validate_outputs(self.fields["outputs"])}
+        return ctx.event(fields, Provider.TENCENT_VOD, DIALECT_NAME, warnings)
 
 
 class _Read:

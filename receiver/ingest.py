@@ -85,24 +85,25 @@ class Pipeline:
         #: Set in a processing worker (receiver.worker): captures arrive through the store, not the queue, so
         #: the processor reads pending captures back every `poll_s` when it has found none.
         self.poll_s = poll_s
-        #: False while nothing in this process processes captures (capture-only mode, or a worker process
-        #: does it): `receive` then only commits them, pending.
-        self.processing = False
         #: True when a worker process (receiver.worker) processes this receiver's captures.
         self.external = False
+
+    @property
+    def processing(self) -> bool:
+        """False while nothing in this process processes captures (capture-only mode, or a worker process
+        does it, or stopped): `receive` then only commits them, pending."""
+        return self._task is not None
 
     # lifecycle -----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start processing, beginning with every capture a previous run left pending."""
         self._overflowed = True  # the first pass reads pending captures from the store
-        self.processing = True
         self._task = asyncio.create_task(self._run(), name="vodhook-processor")
 
     async def stop(self) -> None:
         """Finish what is queued, then stop. Whatever is left stays pending for the next start."""
         task, self._task = self._task, None
-        self.processing = False
         if task is None:
             return
         if self.poll_s is None:  # a worker's pending captures are in the store, not in a queue: just stop

@@ -262,9 +262,7 @@ _EVENT_DEFAULTS: dict[str, Any] = {
     name: info.get_default(call_default_factory=True) for name, info in Event.model_fields.items()
 }
 #: The required fields `Event.assemble` needs (it computes the id itself).
-_ASSEMBLE_REQUIRED = frozenset(name for name, info in Event.model_fields.items() if info.is_required()) - {
-    "event_id"
-}
+_ASSEMBLE_REQUIRED = frozenset(name for name, info in Event.model_fields.items() if info.is_required()) - {"event_id"}
 
 
 class Task(BaseModel):

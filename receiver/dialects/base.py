@@ -204,18 +204,21 @@ class BodyValidator(Protocol[T_co]):
     def validate_json(self, body: bytes) -> T_co: ...
 
 
-def body_validator(tp: Any) -> BodyValidator[Any]:
+def body_validator(tp: Any, *, skip: Any = None, keep_unknown: bool = False) -> BodyValidator[Any]:
     """A validator for a dialect's fast-path type `tp` that refuses fractional numbers in string fields.
 
     The ordinary path validates decoded documents, where `coerce_numbers_to_str` writes a number as Python
     does (`1.0` → "1.0"); validating JSON, pydantic writes a float differently ("1"). So here the string
     fields of such models take a string, or an integer written by `str` as before, and nothing else: a float
-    fails validation and the body takes the ordinary path. pydantic-core would reuse each model's own
-    validator for a model it meets in the schema, unless the model looks incomplete while this validator is
-    built: hence the brief flip of `__pydantic_complete__` (at import time, under the import lock).
+    fails validation and the body takes the ordinary path. `skip` drops a model-level "before" validator
+    (one the fast path makes unnecessary by checking its case another way), and `keep_unknown` keeps every
+    model's unknown keys, for the fast path to look at. pydantic-core would reuse each model's own validator
+    for a model it meets in the schema, unless the model looks incomplete while this validator is built:
+    hence the brief flip of `__pydantic_complete__` (at import time, under the import lock).
     """
     models: set[type[BaseModel]] = set()
-    schema = _integers_as_text_only(TypeAdapter(tp).core_schema, models, coercing=False)
+    skipped = getattr(skip, "__func__", skip)
+    schema = _fast_schema(TypeAdapter(tp).core_schema, models, False, skipped, keep_unknown)
     for model in models:
         model.__pydantic_complete__ = False
     try:
@@ -225,19 +228,25 @@ def body_validator(tp: Any) -> BodyValidator[Any]:
             model.__pydantic_complete__ = True
 
 
-def _integers_as_text_only(schema: Any, models: set[type[BaseModel]], coercing: bool) -> Any:
+def _fast_schema(schema: Any, models: set[type[BaseModel]], coercing: bool, skipped: Any, keep_unknown: bool) -> Any:
     if isinstance(schema, list):
-        return [_integers_as_text_only(item, models, coercing) for item in schema]
+        return [_fast_schema(item, models, coercing, skipped, keep_unknown) for item in schema]
     if not isinstance(schema, dict):
         return schema
     config = schema.get("config")
     if isinstance(config, dict):
         coercing = bool(config.get("coerce_numbers_to_str"))
-    copied = {key: _integers_as_text_only(value, models, coercing) for key, value in schema.items()}
+    if schema.get("type") == "function-before" and skipped is not None:
+        function = schema["function"]["function"]
+        if getattr(function, "__func__", function) is skipped:
+            return _fast_schema(schema["schema"], models, coercing, skipped, keep_unknown)
+    copied = {key: _fast_schema(value, models, coercing, skipped, keep_unknown) for key, value in schema.items()}
     if copied.get("type") == "model":
         models.add(copied["cls"])
-    if coercing and isinstance(config, dict):
+    if isinstance(config, dict) and (coercing or keep_unknown):
         copied["config"] = {**config, "coerce_numbers_to_str": False}
+        if keep_unknown:
+            copied["config"]["extra_fields_behavior"] = "allow"
     if coercing and copied.get("type") == "str":
         integer_text = core_schema.no_info_after_validator_function(str, core_schema.int_schema(strict=True))
         return core_schema.union_schema([copied, integer_text], mode="left_to_right")
@@ -246,34 +255,16 @@ def _integers_as_text_only(schema: Any, models: set[type[BaseModel]], coercing: 
 
 def read_body(validator: BodyValidator[T], body: bytes) -> T | None:
     """`body` validated straight from its bytes by a dialect's fast-path `validator`, or None when the ordinary
-    path must run: the body fails validation in any way (a BOM, lone surrogates, anything to repair, a
-    shape the fast path does not know), or it nests deeper than `decode_json` accepts (pydantic's parser
-    does not check that)."""
-    if body.count(b"{") + body.count(b"[") > MAX_DEPTH and _body_nests_deeper(body, MAX_DEPTH):
+    path must run: the body fails validation in any way (a BOM, lone surrogates, anything to repair, a shape
+    the fast path does not know), or it might nest deeper than `decode_json` accepts (pydantic's parser does
+    not check that, and counting brackets is the cheap bound: telling depth from the bytes costs more than the
+    fast path saves)."""
+    if body.count(b"{") + body.count(b"[") > MAX_DEPTH:
         return None
     try:
         return validator.validate_json(body)
     except ValidationError:
         return None
-
-
-#: Every byte but quotes and brackets, for `bytes.translate` to delete.
-_NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b'"[]{}')
-_QUOTED = re.compile(rb'"[^"]*"')
-_EMPTY_PAIR = re.compile(rb"\{\}|\[\]")
-
-
-def _body_nests_deeper(body: bytes, limit: int) -> bool:
-    """Like `nesting_exceeds`, on the bytes of valid JSON (a malformed body fails validation anyway): escaped
-    backslashes and quotes go, then everything but quotes and brackets, then what strings still hold; each
-    pass over the remaining brackets removes the innermost level. All of it runs in C."""
-    skeleton = body.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
-    skeleton = _QUOTED.sub(b"", skeleton)
-    for _ in range(limit):
-        if not skeleton:
-            return False
-        skeleton = _EMPTY_PAIR.sub(b"", skeleton)
-    return bool(skeleton)
 
 
 def nesting_exceeds(document: Any, limit: int) -> bool:

@@ -124,6 +124,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from receiver.dialects.aliyun_vod import fast
 from receiver.dialects.aliyun_vod.normalize import DIALECT_NAME, normalize, video_of_task
 from receiver.dialects.aliyun_vod.verify import sign, verify
 from receiver.dialects.base import (
@@ -204,6 +205,10 @@ class AliyunVod(Dialect):
 
     def normalize(self, document: Any, ctx: NormalizeContext) -> list[Event]:
         return normalize(document, ctx)
+
+    def normalize_body(self, body: bytes, ctx: NormalizeContext) -> list[Event]:
+        events = fast.normalize_body(body, ctx)
+        return events if events is not None else normalize(self.decode(body), ctx)
 
 
 def is_query_answer(document: dict[str, Any]) -> bool:

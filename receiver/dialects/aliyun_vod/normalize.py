@@ -815,6 +815,26 @@ CALLBACK_READERS: dict[str, Reader] = {
     "AddLiveRecordVideoComplete": _live_record,
     "LiveRecordVideoComposeStart": _live_record,
 }
+#: The model each reader validates a callback as (the fast path validates the bytes into it). The live-record
+#: reader also reads raw values, so it has none here and never takes the fast path.
+CALLBACK_MODELS: dict[str, type[m.Wire]] = {
+    "TranscodeComplete": m.TranscodeComplete,
+    "StreamTranscodeComplete": m.StreamTranscodeComplete,
+    "SnapshotComplete": m.SnapshotComplete,
+    "DynamicImageComplete": m.DynamicImageComplete,
+    "UploadByURLComplete": m.UploadByURLComplete,
+    "ProduceMediaComplete": m.ProduceMediaComplete,
+    "FileUploadComplete": m.FileUploadComplete,
+    "ImageUploadComplete": m.FileUpload,
+    "AttachedMediaUploadComplete": m.FileUpload,
+    "VideoAnalysisComplete": m.VideoAnalysisComplete,
+    "AIMediaAuditComplete": m.AIJobComplete,
+    "AIMediaDNAComplete": m.AIJobComplete,
+    "AIVideoTagComplete": m.AIJobComplete,
+    "CreateAuditComplete": m.CreateAuditComplete,
+    "DeleteMediaComplete": m.DeleteMediaComplete,
+    "MediaBaseChangeComplete": m.MediaBaseChangeComplete,
+}
 
 
 # query answers -------------------------------------------------------------------------------------------

@@ -150,7 +150,6 @@ from receiver.dialects.base import (
     Verification,
     decode_json,
 )
-from receiver.dialects.tencent_mps import fast
 from receiver.dialects.tencent_mps.normalize import (
     DIALECT_NAME,
     EVENT_OBJECTS,
@@ -201,10 +200,6 @@ class TencentMpsDialect(Dialect):
 
     def normalize(self, document: Any, ctx: NormalizeContext) -> list[Event]:
         return normalize(document, ctx)
-
-    def normalize_body(self, body: bytes, ctx: NormalizeContext) -> list[Event]:
-        events = fast.normalize_body(body, ctx)
-        return events if events is not None else normalize(self.decode(body), ctx)
 
 
 def is_mps_callback(document: Any) -> bool:

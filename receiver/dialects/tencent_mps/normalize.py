@@ -216,14 +216,9 @@ def normalize(document: Any, ctx: NormalizeContext) -> list[Event]:
         report = _query(document, path, ctx, lenient)
     else:
         report = _callback(document, path, lenient)  # names what is missing in its Unidentifiable
-    return [event_of(report, ctx)]
-
-
-def event_of(report: Report, ctx: NormalizeContext) -> Event:
-    """The event a document's report describes (the task id a query was asked by, when it names none)."""
     if report.task_id is None and ctx.task_id_hint:
         report.task_id = ctx.task_id_hint
-    return _event(report, ctx)
+    return [_event(report, ctx)]
 
 
 def unwrap(document: Any, lenient: Lenient) -> tuple[Any, str]:
@@ -247,22 +242,15 @@ def _callback(document: dict[str, Any], path: str, lenient: Lenient) -> Report:
     if event_type is None:
         raise Unidentifiable("neither EventType nor any task object", path, _shape(document))
     known = EVENT_OBJECTS.get(event_type)
+    report = Report(lenient, event_type, known[1] if known else TaskKind.OTHER)
+    report.session = _session(body.SessionId, body.SessionContext)
     if known is None:
-        report = Report(lenient, event_type, TaskKind.OTHER)
-        report.session = _session(body.SessionId, body.SessionContext)
         _generic(document, path, report)
         return report
-    return read_callback(body, event_type, document.get(known[0]), path, lenient)
-
-
-def read_callback(body: w.ParseNotification, event_type: str, raw_task: Any, path: str, lenient: Lenient) -> Report:
-    """A callback of a known event type: `raw_task` is its task object as sent (the fast path passes the values
-    it kept verbatim, fast.py), `body` the whole callback validated."""
-    key, kind = EVENT_OBJECTS[event_type]
-    report = Report(lenient, event_type, kind)
-    report.session = _session(body.SessionId, body.SessionContext)
+    key = known[0]
     task_path = f"{path}.{key}"
-    raw = raw_task if isinstance(raw_task, dict) else {}
+    raw = document.get(key)
+    raw = raw if isinstance(raw, dict) else {}
     if event_type == "WorkflowTask" and body.WorkflowTaskEvent is not None:
         _workflow(body.WorkflowTaskEvent, raw, task_path, report)
     elif event_type == "EditMediaTask" and body.EditMediaTaskEvent is not None:
@@ -274,7 +262,7 @@ def read_callback(body: w.ParseNotification, event_type: str, raw_task: Any, pat
     elif event_type == "ExtractBlindWatermark" and body.ExtractBlindWatermarkTask is not None:
         _watermark(body.ExtractBlindWatermarkTask, raw, task_path, report)
     else:
-        lenient.warn(task_path, raw_task, f"no {event_type} object: the event names no task")
+        lenient.warn(task_path, document.get(key), f"no {event_type} object: the event names no task")
     return report
 
 

@@ -1,12 +1,12 @@
 """The bytes-level fast path for legacy VOD callbacks (`TencentVodV2.normalize_body`).
 
-The ordinary path parses the body (json.loads), validates the envelope, then validates the `data` block of the
-event type; the fast path has pydantic validate the bytes straight into the same `data` model in one pass,
-which costs about what parsing alone did. It covers only callbacks that validate without a single error and
-whose event type has a reader; the readers are the ordinary ones, handed the model through `Prevalidated`.
-Anything else (a query answer, a value to repair, a look-up of raw data the fast path did not keep, a
-quarantine) returns None and the ordinary path runs, so both give the same events (the dialect tests and
-tests/dialects/test_normalize_snapshot.py compare them).
+The ordinary path parses the body, validates the envelope, then validates the `data` block of the event type;
+the fast path has pydantic validate the bytes straight into the same `data` model in one pass, which saves
+most of the parse. It covers callbacks (and PullEvent answers, which carry callbacks) that validate without a
+single error and whose event type has a reader; the readers are the ordinary ones, handed the model through
+`Prevalidated`. Anything else (other query answers, a value to repair, a look-up of raw data the fast path
+did not keep, a quarantine) returns None and the ordinary path runs, so both give the same events (the
+dialect tests and tests/dialects/test_normalize_snapshot.py compare them).
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from receiver.model import Event, Origin
 class _ProcedureData(m.ProcedureData):
     """`metaData` is also kept as sent: the reader copies it into `extra` verbatim."""
 
-    metaData_raw: Any = Field(default=None, validation_alias="metaData")
+    metaData_sent: Any = Field(default=None, validation_alias="metaData")
 
 
 def _raw_of(data: m.Wire) -> dict[str, Any]:
     """The raw values a reader may look up, where the validated value is the raw one (`Any` fields)."""
     if isinstance(data, _ProcedureData):
         return {
-            "metaData": data.metaData_raw,
+            "metaData": data.metaData_sent,
             "drm": data.drm,
             "contentReviewList": data.contentReviewList,
             "aIAnalysisList": data.aIAnalysisList,

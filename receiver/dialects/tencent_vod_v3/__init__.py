@@ -96,7 +96,6 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from receiver.dialects.base import Dialect, NormalizeContext, RawCallback, SigningPolicy, Verification
-from receiver.dialects.tencent_vod_v3 import fast
 from receiver.dialects.tencent_vod_v3.normalize import looks_like_vod_v3, normalize
 from receiver.dialects.tencent_vod_v3.tables import DIALECT_NAME
 from receiver.dialects.tencent_vod_v3.verify import sign, signature_fields, verify
@@ -122,10 +121,6 @@ class TencentVodV3(Dialect):
 
     def normalize(self, document: Any, ctx: NormalizeContext) -> list[Event]:
         return normalize(document, ctx)
-
-    def normalize_body(self, body: bytes, ctx: NormalizeContext) -> list[Event]:
-        events = fast.normalize_body(body, ctx)
-        return events if events is not None else normalize(self.decode(body), ctx)
 
 
 DIALECT = TencentVodV3()

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from receiver.dialects._coerce import Lenient, Prevalidated, validate_leniently, validate_outputs
+from receiver.dialects._coerce import Lenient, validate_leniently, validate_outputs
 from receiver.dialects.base import NormalizeContext, Unidentifiable
 from receiver.dialects.tencent_vod_v3 import models as m
 from receiver.dialects.tencent_vod_v3.outputs import (
@@ -635,7 +635,7 @@ def _generic(payload: dict[str, Any], r: _Read) -> list[_Draft]:
     return [draft]
 
 
-ReaderFn = Callable[[Any, _Read], list[_Draft]]
+ReaderFn = Callable[[dict[str, Any], _Read], list[_Draft]]
 
 READERS: dict[str, ReaderFn] = {
     "procedure": _procedure,
@@ -653,24 +653,6 @@ READERS: dict[str, ReaderFn] = {
     "restore": _restore,
     "review": _review,
     "generic": _generic,
-}
-#: The model each reader validates its task object as (the fast path validates the bytes into it). The
-#: generic reader looks up raw values besides its model, so it has none here and never takes the fast path.
-READER_MODELS: dict[str, type[m.Wire]] = {
-    "procedure": m.ProcedureTask,
-    "upload": m.FileUploadTask,
-    "pull": m.PullUploadTask,
-    "delete": m.FileDeleteTask,
-    "new_file": m.NewFileTask,
-    "split": m.SplitMediaTask,
-    "transcode2017": m.TranscodeTask2017,
-    "clip2017": m.ClipTask2017,
-    "concat2017": m.ConcatTask2017,
-    "snapshot2017": m.SnapshotByTimeOffsetTask2017,
-    "sprite2017": m.CreateImageSpriteTask2017,
-    "publish": m.WechatPublishTask,
-    "restore": m.RestoreMediaTask,
-    "review": m.ReviewAudioVideoTask,
 }
 
 
@@ -703,24 +685,11 @@ def normalize_event(document: dict[str, Any], ctx: NormalizeContext, path: str) 
         raise Unidentifiable("EventType is empty or not a string", f"{path}.EventType", document.get("EventType"))
     spec = EVENTS.get(event_type)
     key, payload = _event_object(document, event_type, spec, lenient, path)
+    reader_name = spec.reader if spec is not None else "generic"
+    r = _Read(event_type, spec.kind if spec is not None else TaskKind.OTHER, ctx, lenient, f"{path}.{key}")
     if payload is None:
         lenient.warn(f"{path}.{key}", document.get(key), f"no event object for EventType {event_type!r}")
         payload = {}
-    return read_event(event_type, spec, key, payload, ctx, lenient, path)
-
-
-def read_event(
-    event_type: str,
-    spec: EventSpec | None,
-    key: str,
-    payload: dict[str, Any] | Prevalidated,
-    ctx: NormalizeContext,
-    lenient: Lenient,
-    path: str,
-) -> list[Event]:
-    """An event's events from its object (under `key`): a raw dict, or its model from the fast path (fast.py)."""
-    reader_name = spec.reader if spec is not None else "generic"
-    r = _Read(event_type, spec.kind if spec is not None else TaskKind.OTHER, ctx, lenient, f"{path}.{key}")
     drafts = READERS[reader_name](payload, r)
     if spec is None:
         lenient.warn(f"{path}.EventType", event_type, "unknown event type, kept as a generic event")
@@ -729,21 +698,14 @@ def read_event(
     return [draft.build(ctx, lenient.warnings) for draft in drafts]
 
 
-def event_keys(event_type: str, spec: EventSpec | None) -> list[str]:
-    """The keys an event's object may sit under, in the order they are tried: the documented keys first
-    (`<Name>Event`, drifted names), then `<Name>` alone as some doc pages show."""
-    candidates = [*(spec.keys if spec is not None else ()), f"{event_type}Event", event_type]
-    if event_type.endswith("Complete"):
-        candidates.append(f"{event_type.removesuffix('Complete')}CompleteEvent")
-    return candidates
-
-
 def _event_object(
     document: dict[str, Any], event_type: str, spec: EventSpec | None, lenient: Lenient, path: str
 ) -> tuple[str, dict[str, Any] | None]:
-    """The object of the event and its key: the first of `event_keys` that holds one (or JSON text of one),
-    then the only non-null object next to EventType."""
-    candidates = event_keys(event_type, spec)
+    """The object of the event and its key: the documented keys first (`<Name>Event`, drifted names,
+    `<Name>` alone as some doc pages show), then the only non-null object next to EventType."""
+    candidates = [*(spec.keys if spec is not None else ()), f"{event_type}Event", event_type]
+    if event_type.endswith("Complete"):
+        candidates.append(f"{event_type.removesuffix('Complete')}CompleteEvent")
     for key in candidates:
         value = document.get(key)
         if isinstance(value, dict):

@@ -9,12 +9,15 @@ with the same durability as committing each one alone. A write's caller is woken
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import functools
 import json
+import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -95,11 +98,16 @@ class _Writer(threading.Thread):
         )
         self.commits = 0
         self.ready: Future[None] = Future()
+        self._lock_fd = -1
 
     def run(self) -> None:
         try:
-            conn = _connect(self.path)
+            self._lock_fd = os.open(writer_lock_path(self.path), os.O_RDWR | os.O_CREAT, 0o600)
+            with _locked(self._lock_fd):  # setting WAL mode wants the database to itself; it does not wait
+                conn = _connect(self.path)
         except Exception as exc:  # reported to open(), which raises it
+            if self._lock_fd >= 0:
+                os.close(self._lock_fd)
             self.ready.set_exception(exc)
             return
         self.ready.set_result(None)
@@ -121,6 +129,7 @@ class _Writer(threading.Thread):
                 self._run_batch(conn, batch)
         finally:
             conn.close()
+            os.close(self._lock_fd)
 
     def _run_batch(
         self, conn: sqlite3.Connection, batch: list[tuple[Callable[[sqlite3.Connection], Any], Future[Any]]]
@@ -130,6 +139,18 @@ class _Writer(threading.Thread):
         batch = [(work, future) for work, future in batch if future.set_running_or_notify_cancel()]
         if not batch:
             return
+        with _locked(self._lock_fd):
+            outcomes = self._commit(conn, batch)
+        for future, value, error in outcomes:  # wake the callers once the lock is free again
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(value)
+
+    def _commit(
+        self, conn: sqlite3.Connection, batch: list[tuple[Callable[[sqlite3.Connection], Any], Future[Any]]]
+    ) -> list[tuple[Future[Any], Any, BaseException | None]]:
+        """Run the batch's jobs, each in its own savepoint, in one transaction: what each job returned or raised."""
         results: list[tuple[Future[Any], Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -149,14 +170,30 @@ class _Writer(threading.Thread):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             failure = StoreUnavailable(f"SQLite commit failed: {exc}")
-            for _, future in batch:
-                future.set_exception(failure)
-            return
-        for future, value, error in results:
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(value)
+            return [(future, None, failure) for _, future in batch]
+        return results
+
+
+def writer_lock_path(path: Path) -> Path:
+    """The lock file the writers of one database take around each transaction.
+
+    SQLite lets one process write at a time, and one that finds the database locked polls: its busy handler
+    sleeps 1, 2, 5, 10, ... up to 100 ms between tries. The server's capture commits and the processing
+    worker's batches collide many times a second, so a capture (and the provider waiting for its answer)
+    would sleep past the moment the lock was free. A blocking `flock` wakes its waiter as soon as the holder
+    lets go. SQLite's own lock stays what makes writes safe; this file only makes waiting for it prompt.
+    """
+    return path.with_name(path.name + "-writelock")
+
+
+@contextlib.contextmanager
+def _locked(fd: int) -> Iterator[None]:
+    """Hold the writer lock (`writer_lock_path`) open as `fd`."""
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -194,6 +231,14 @@ class SqliteStore(Store):
         await asyncio.wrap_future(self._writer.ready)
 
     def _migrate(self) -> None:
+        lock_fd = os.open(writer_lock_path(self.path), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            with _locked(lock_fd):
+                self._migrate_locked()
+        finally:
+            os.close(lock_fd)
+
+    def _migrate_locked(self) -> None:
         conn = _connect(self.path)
         try:
             conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")

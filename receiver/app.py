@@ -123,6 +123,6 @@ def create_app(settings: Settings, clock: Clock | None = None, store: Store | No
     app.state.forwarding = forwarding
     app.state.fallback = fallback
     app.state.worker = worker
-    app.state.metrics = metrics.FallbackMetrics()
+    app.state.metrics = metrics.Metrics(with_worker=worker is not None)
     app.state.counters = Counter()
     return app

@@ -96,6 +96,16 @@ class Refusal:
 
 
 @dataclass(frozen=True)
+class Backlog:
+    """Captures waiting or set aside, and outbox messages waiting or given up on (`Store.backlog`)."""
+
+    #: Captures by state, for the states in `BACKLOG_CAPTURE_STATES` (each present, 0 when none).
+    captures: dict[str, int]
+    #: `{(sink, state): count}` for outbox messages in the states in `BACKLOG_OUTBOX_STATES`.
+    outbox: dict[tuple[str, str], int]
+
+
+@dataclass(frozen=True)
 class Processed:
     """The result of normalizing one capture: its events, or the error that quarantines it."""
 
@@ -202,6 +212,11 @@ class OutboxState(StrEnum):
     PENDING = "pending"  # waiting for its first attempt, or for a retry at `next_attempt_at`
     DELIVERED = "delivered"  # the sink acknowledged it; kept for a while for `outbox list`
     DEAD = "dead"  # gave up (too many attempts, too old, or refused for good): `outbox retry` re-queues it
+
+
+#: What `Store.backlog` counts: the states that stay small in a healthy store.
+BACKLOG_CAPTURE_STATES = ("pending", "quarantined", "refused")
+BACKLOG_OUTBOX_STATES = ("pending", "dead")
 
 
 @dataclass(frozen=True)
@@ -404,6 +419,11 @@ class Store(ABC):
     @abstractmethod
     async def counts(self) -> dict[str, int]:
         """Counters for metrics and the benchmark: captures by state, events, tasks."""
+
+    @abstractmethod
+    async def backlog(self) -> Backlog:
+        """What waits or went wrong, for `/metrics`: cheap enough to scrape every few seconds on a store kept for
+        months, because it never counts processed captures or delivered messages (index ranges only)."""
 
     # several receivers on one store --------------------------------------------------------------------
 

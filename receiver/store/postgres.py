@@ -57,9 +57,12 @@ from receiver.model import Event, Origin, Task
 from receiver.state import TRUSTED_REPORTS, holds, judge_all, merge, unconfirmed_reason
 from receiver.store._where import capture_conditions, event_conditions, render_where
 from receiver.store.base import (
+    BACKLOG_CAPTURE_STATES,
+    BACKLOG_OUTBOX_STATES,
     CAPTURE_LEASE_S,
     UNSETTLED,
     Applied,
+    Backlog,
     Capture,
     CaptureFilter,
     CaptureState,
@@ -760,6 +763,23 @@ class PostgresStore(Store):
             assert totals is not None
             found.update({name: int(totals[name]) for name in ("events", "tasks", "refusals")})
             return found
+
+        return await self._read(work)
+
+    async def backlog(self) -> Backlog:
+        async def work(conn: Conn) -> Backlog:
+            captures: dict[str, int] = {}
+            for state in BACKLOG_CAPTURE_STATES:
+                cursor = await conn.execute("SELECT count(*) AS n FROM captures WHERE state = %s", (state,))
+                row = await cursor.fetchone()
+                captures[state] = int(row["n"]) if row else 0
+            rows = await (
+                await conn.execute(
+                    "SELECT sink, state, count(*) AS n FROM outbox WHERE state = ANY(%s) GROUP BY sink, state",
+                    (list(BACKLOG_OUTBOX_STATES),),
+                )
+            ).fetchall()
+            return Backlog(captures=captures, outbox={(row["sink"], row["state"]): int(row["n"]) for row in rows})
 
         return await self._read(work)
 

@@ -32,9 +32,12 @@ from receiver.model import Event, Origin, Task
 from receiver.state import TRUSTED_REPORTS, holds, judge_all, merge, unconfirmed_reason
 from receiver.store._where import capture_conditions, event_conditions, render_where
 from receiver.store.base import (
+    BACKLOG_CAPTURE_STATES,
+    BACKLOG_OUTBOX_STATES,
     CAPTURE_LEASE_S,
     UNSETTLED,
     Applied,
+    Backlog,
     Capture,
     CaptureFilter,
     CaptureState,
@@ -730,6 +733,23 @@ class SqliteStore(Store):
             found["tasks"] = conn.execute("SELECT count(*) FROM tasks").fetchone()[0]
             found["refusals"] = conn.execute("SELECT count(*) FROM refusals").fetchone()[0]
             return found
+
+        return await self._read(work)
+
+    async def backlog(self) -> Backlog:
+        def work(conn: sqlite3.Connection) -> Backlog:
+            captures = {
+                state: conn.execute("SELECT count(*) FROM captures WHERE state = ?", (state,)).fetchone()[0]
+                for state in BACKLOG_CAPTURE_STATES
+            }
+            outbox = {
+                (row[0], row[1]): row[2]
+                for row in conn.execute(
+                    "SELECT sink, state, count(*) FROM outbox WHERE state IN (?, ?) GROUP BY sink, state",
+                    BACKLOG_OUTBOX_STATES,
+                )
+            }
+            return Backlog(captures=captures, outbox=outbox)
 
         return await self._read(work)
 

@@ -19,6 +19,7 @@ from receiver.config import RefusalSettings
 from receiver.model import Event, Origin, Outcome, Provider, Status
 from receiver.store.base import (
     Applied,
+    Backlog,
     CaptureFilter,
     CaptureState,
     Effect,
@@ -336,6 +337,24 @@ async def test_outbox_rows_follow_the_route_inside_the_transaction(store: Store)
     assert newest.message["version"] == 2
     assert newest.task_key == "task-1" and newest.provider == "tencent-vod"
     assert (await store.outbox_counts()) == {"audit": {"pending": 3}, "queue": {"pending": 2}}
+
+
+async def test_the_backlog_counts_what_waits_or_went_wrong_and_nothing_else(store: Store) -> None:
+    assert await store.backlog() == Backlog(captures={"pending": 0, "quarantined": 0, "refused": 0}, outbox={})
+    waiting = [await store.capture(new_capture()) for _ in range(3)]
+    await store.capture(new_capture(refused=True))
+    await store.apply(
+        [Processed(waiting[0], error="unidentifiable"), Processed(waiting[1], events=[event()])],
+        lambda applied: ["queue", "audit"],
+    )
+    [message] = await store.list_outbox(OutboxFilter(sink="queue"))
+    now = T0 + timedelta(minutes=1)
+    await store.settle_outbox([Settlement(id=message.id, state=OutboxState.DELIVERED, at=now)])
+    [audit] = await store.list_outbox(OutboxFilter(sink="audit"))
+    await store.settle_outbox([Settlement(id=audit.id, state=OutboxState.DEAD, at=now, error="refused for good")])
+    backlog = await store.backlog()
+    # one pending capture left, and the message delivered to "queue" counts nowhere
+    assert backlog == Backlog(captures={"pending": 1, "quarantined": 1, "refused": 1}, outbox={("audit", "dead"): 1})
 
 
 async def test_a_failed_apply_leaves_nothing_behind(store: Store) -> None:

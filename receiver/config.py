@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from receiver import dialects
 from receiver.dialects.base import SigningPolicy
 from receiver.model import Outcome, Status
+from receiver.sinks.mqtt_names import broker_address, topic_problem
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 
@@ -63,8 +64,14 @@ class RefusalSettings(BaseModel):
     head_bytes: int = Field(64 * 1024, ge=0, description="How much of an oversized body to keep.")
 
 
-SinkType = Literal["jsonl", "http", "redis", "nats", "rabbitmq"]
-_SINK_NEEDS: dict[str, tuple[str, ...]] = {"http": ("url",), "redis": ("url",), "nats": ("url",), "rabbitmq": ("url",)}
+SinkType = Literal["jsonl", "http", "redis", "nats", "rabbitmq", "mqtt"]
+_SINK_NEEDS: dict[str, tuple[str, ...]] = {
+    "http": ("url",),
+    "redis": ("url",),
+    "nats": ("url",),
+    "rabbitmq": ("url",),
+    "mqtt": ("url", "topic"),
+}
 
 
 class SinkSettings(BaseModel):
@@ -77,11 +84,23 @@ class SinkSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: SinkType = "jsonl"
-    url: str | None = Field(None, description="http(s)://, redis://, nats://, amqp:// address of the sink.")
+    url: str | None = Field(
+        None, description="http(s)://, redis://, nats://, amqp://, mqtt(s)://[user:password@]host[:port] address."
+    )
     stream: str | None = Field(None, description="Redis stream key, or NATS JetStream stream name.")
     subject: str | None = Field(None, description="NATS subject prefix: messages go to <subject>.<task id>.")
     exchange: str | None = Field(None, description="RabbitMQ topic exchange; the routing key is the task id.")
     queue: str | None = Field(None, description="RabbitMQ: a durable queue to declare and bind (optional).")
+    topic: str | None = Field(
+        None, description="MQTT topic; may hold {provider}, {event_type}, {task_id}: vodhook/{provider}/{task_id}."
+    )
+    retain: bool = Field(False, description="MQTT: retained messages (a new subscriber gets each topic's last).")
+    mqtt_version: Literal["5", "3.1.1"] = Field(
+        "5", description='MQTT protocol; "3.1.1" for a broker without 5 (then no headers, refusals go unseen).'
+    )
+    client_id: str | None = Field(
+        None, description="MQTT client id; default vodhook-<sink>-<random>. A fixed one must differ per replica."
+    )
     path: Path | None = Field(None, description="JSON Lines file; default <data_dir>/sinks/<name>.jsonl.")
     keys: list[str] = Field(
         default_factory=list, description="HTTP signing keys: whsec_… (HMAC) and/or whsk_… (Ed25519)."
@@ -116,6 +135,11 @@ class SinkSettings(BaseModel):
             raise ValueError("a nats sink needs stream and subject")
         if self.type == "redis" and not self.stream:
             raise ValueError("a redis sink needs stream")
+        if self.type == "mqtt" and self.url and self.topic:
+            broker_address(self.url)  # a ValueError naming the URL (its password hidden)
+            problem = topic_problem(self.topic)
+            if problem:
+                raise ValueError(f"the mqtt topic {self.topic!r} {problem}")
         return self
 
 
@@ -148,8 +172,11 @@ class FallbackSettings(BaseModel):
     deadline_s: float = Field(900.0, gt=0, description="A task with no terminal event this long is overdue.")
     deadlines: dict[str, float] = Field(default_factory=dict, description="Per task kind, for every source.")
     tick_s: float = Field(1.0, gt=0, description="How often the scheduler looks for due tasks.")
-    backoff_base_s: float = Field(30.0, gt=0, description="Wait after a non-terminal answer; doubles each time.")
-    backoff_max_s: float = Field(1800.0, gt=0)
+    backoff_base_s: float = Field(
+        30.0, gt=0, description="Shortest wait before asking again: a task still running waits its age (within"
+        " backoff_base_s..backoff_max_s), an error waits this, doubling per attempt."
+    )
+    backoff_max_s: float = Field(1800.0, gt=0, description="Longest wait between two queries of a task.")
     sweep_interval_s: float = Field(300.0, gt=0)
     sweep_lookback_s: float = Field(6 * 3600.0, gt=0, description="How far back the first sweep looks.")
     batch: int = Field(200, ge=1, description="Due tasks taken per scheduler pass (oldest deadline first).")

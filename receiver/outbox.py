@@ -322,6 +322,19 @@ def _make_sink(name: str, settings: SinkSettings, data_dir: Path) -> Sink:
 
         assert settings.url is not None and settings.exchange is not None
         return RabbitMqSink(name, settings.url, settings.exchange, queue=settings.queue, timeout_s=settings.timeout_s)
+    if settings.type == "mqtt":
+        from receiver.sinks.mqtt import MqttSink
+
+        assert settings.url is not None and settings.topic is not None
+        return MqttSink(
+            name,
+            settings.url,
+            settings.topic,
+            retain=settings.retain,
+            version=settings.mqtt_version,
+            client_id=settings.client_id,
+            timeout_s=settings.timeout_s,
+        )
     raise ValueError(f"sinks.{name}.type: unknown sink type {settings.type!r}")
 
 

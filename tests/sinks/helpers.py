@@ -187,3 +187,91 @@ class WebhookEndpoint:
     def accepted(self) -> list[WebhookRequest]:
         with self._lock:
             return list(self.requests)
+
+
+# an MQTT subscriber that records what the MQTT sink publishes --------------------------------------------
+
+
+@dataclass
+class MqttReceived:
+    """One message as an MQTT 5 subscriber saw it."""
+
+    topic: str
+    qos: int
+    retain: bool
+    payload: bytes
+    content_type: str | None
+    user_properties: dict[str, str]
+
+    def as_received(self) -> Received:
+        return Received(json.loads(self.payload), dict(self.user_properties))
+
+
+class MqttSubscriber:
+    """A real MQTT 5 client in a thread, subscribed with QoS 1 to `topic_filter` before `__enter__` returns.
+
+    A broker drops what no subscription matches, so the subscription must exist before anything is published.
+    """
+
+    def __init__(
+        self, topic_filter: str, port: int = 1883, *, username: str | None = None, password: str | None = None
+    ) -> None:
+        self.topic_filter = topic_filter
+        self.port = port
+        self.credentials = {"username": username, "password": password}
+        self._messages: list[MqttReceived] = []
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self._loop = asyncio.new_event_loop()
+        self._task: asyncio.Task[None] | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True, name="test-mqtt-subscriber")
+
+    def __enter__(self) -> MqttSubscriber:
+        self._thread.start()
+        if not self._ready.wait(20) or self._failure is not None:
+            self.__exit__()
+            raise AssertionError(f"the MQTT subscriber could not subscribe to {self.topic_filter!r}: {self._failure}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._loop.call_soon_threadsafe(self._task.cancel)
+        self._thread.join(timeout=20)
+
+    def _run(self) -> None:
+        try:
+            self._task = self._loop.create_task(self._listen())
+            self._loop.run_until_complete(self._task)
+        except asyncio.CancelledError:
+            pass
+        except BaseException as exc:
+            self._failure = exc
+        finally:
+            self._ready.set()
+            self._loop.close()
+
+    async def _listen(self) -> None:
+        import aiomqtt
+
+        version = aiomqtt.ProtocolVersion.V5
+        async with aiomqtt.Client("127.0.0.1", self.port, protocol=version, **self.credentials) as client:
+            await client.subscribe(self.topic_filter, qos=1)
+            self._ready.set()
+            async for message in client.messages:
+                properties = message.properties
+                assert isinstance(message.payload, bytes)
+                item = MqttReceived(
+                    topic=message.topic.value,
+                    qos=message.qos,
+                    retain=message.retain,
+                    payload=message.payload,
+                    content_type=getattr(properties, "ContentType", None),
+                    user_properties=dict(getattr(properties, "UserProperty", [])),
+                )
+                with self._lock:
+                    self._messages.append(item)
+
+    def messages(self) -> list[MqttReceived]:
+        with self._lock:
+            return list(self._messages)

@@ -26,6 +26,7 @@ from receiver.store.base import OutboxFilter, OutboxMessage, OutboxState
 from tests.conftest import RunningReceiver, serve_in_thread
 from tests.services import require_service
 from tests.sinks.helpers import (
+    MqttSubscriber,
     Received,
     TcpProxy,
     WebhookEndpoint,
@@ -464,4 +465,33 @@ class TestRabbitMqSink(ProxiedContract):
                 assert message.routing_key == json.loads(message.body)["task_id"]
                 headers = {k: str(v.decode() if isinstance(v, bytes) else v) for k, v in message.headers.items()}
                 found.append(Received(json.loads(message.body), headers))
+        return found
+
+
+class TestMqttSink(ProxiedContract):
+    upstream = ("127.0.0.1", 1883)
+
+    @pytest.fixture
+    def environment(self, tmp_path: Path) -> Iterator[None]:
+        require_service("mosquitto")
+        self.prefix = f"vodhook-test/{uuid.uuid4().hex}"
+        with MqttSubscriber(f"{self.prefix}/#") as subscriber, self.open_proxy():
+            self.subscriber = subscriber
+            yield
+
+    def sink_config(self, tmp_path: Path) -> dict[str, Any]:
+        return {
+            "type": "mqtt",
+            "url": f"mqtt://127.0.0.1:{self.proxy.port}",
+            "topic": self.prefix + "/{provider}/{task_id}",
+        }
+
+    def received(self) -> list[Received]:
+        found = []
+        for item in self.subscriber.messages():
+            received = item.as_received()
+            assert item.topic == f"{self.prefix}/{received.message['provider']}/{received.message['task_id']}"
+            assert item.qos == 1 and not item.retain
+            assert item.content_type == "application/json"
+            found.append(received)
         return found

@@ -2,9 +2,10 @@
 
 One scheduler runs per store (a lease, so replicas do not double the queries); each pass sweeps the sources
 whose sweep is due, then serves the open tracked tasks whose next check has come, oldest deadline first,
-each query paid for from the account's shared token bucket. A non-terminal answer backs off (doubling from
-`backoff_base_s`). A "not found" answer marks the task `lost` once it is older than the provider's retention
-window (the guard: a task the provider has not indexed yet is not lost).
+each query paid for from the account's shared token bucket. A task an answer shows still running is asked
+again when its age has doubled (`pacing`: within `backoff_base_s`..`backoff_max_s`); an error backs off,
+doubling from `backoff_base_s`. A "not found" answer marks the task `lost` once it is older than the
+provider's retention window (the guard: a task the provider has not indexed yet is not lost).
 
 Under concurrency and failure:
 - the serving scheduler queries only while it can prove it holds the lease (`lease.Lease`: TTL minus a
@@ -45,6 +46,7 @@ from datetime import datetime, timedelta
 from receiver.clock import Clock
 from receiver.config import Settings
 from receiver.fallback.lease import Lease
+from receiver.fallback.pacing import recheck_wait, task_age_s
 from receiver.fallback.providers import provider_api
 from receiver.fallback.pull import pull_once
 from receiver.fallback.ratelimit import AccountBucket, QueryGateClosed
@@ -54,7 +56,7 @@ from receiver.fallback.tracking import Tracker
 from receiver.ingest import Pipeline
 from receiver.model import Origin, Status
 from receiver.signing.query import ProviderError
-from receiver.store.base import Confirmation, Effect, StoreUnavailable, TrackedFilter, TrackedTask, TrackState
+from receiver.store.base import Applied, Confirmation, Effect, StoreUnavailable, TrackedFilter, TrackedTask, TrackState
 
 log = logging.getLogger("vodhook.fallback")
 
@@ -260,6 +262,9 @@ class Fallback:
             await self._save_open(replace(queried, last_error=f"ingest failed: {exc}", next_check_at=retry))
             return True
         self._unconfirmed([verdict for item in applied for verdict in item.confirmations])
+        alias = _answered_alias(task, applied)
+        if alias is not None:  # the listener closed (or tracked) the task under the key the answer names
+            await self._close_if_finished(queried, alias)
         after = await self.store.get_tracked(task.provider, task.task_id)
         if after is not None and after.state is not TrackState.OPEN:
             await self.store.save_tracked(replace(after, attempts=queried.attempts))
@@ -268,7 +273,7 @@ class Fallback:
                 self.stats.recovery_delays_s.append(max(0.0, (now - task.deadline).total_seconds()))
             return True
         # held callbacks that arrived while the question was out: ask again at once, for them
-        wait = timedelta(0) if any(item.still_held for item in applied) else self._backoff(queried.attempts)
+        wait = timedelta(0) if any(item.still_held for item in applied) else self._recheck(queried, now)
         await self._save_open(replace(queried, last_error=None, next_check_at=now + wait))
         return True
 
@@ -290,14 +295,16 @@ class Fallback:
         await self.store.save_tracked(task)
         await self._close_if_finished(task)
 
-    async def _close_if_finished(self, task: TrackedTask) -> bool:
+    async def _close_if_finished(self, task: TrackedTask, key: str | None = None) -> bool:
         """Close the tracked row when the task itself is finished (a terminal event is applied before its
         listener closes the row, so this sees it first); True when it is. Not while a callback of it is held:
-        our query must judge it first. `done` when a callback of it was confirmed, as the tracker says."""
-        state = await self.store.get_task(task.provider, task.task_id)
+        our query must judge it first. `done` when a callback of it was confirmed, as the tracker says.
+        `key`: the receiver's own id of the task, when the row names it otherwise (`_answered_alias`)."""
+        key = key or task.task_id
+        state = await self.store.get_task(task.provider, key)
         if state is None or state.status is not Status.FINISHED:
             return False
-        effects = {stored.effect for stored in await self.store.task_events(task.provider, task.task_id)}
+        effects = {stored.effect for stored in await self.store.task_events(task.provider, key)}
         if Effect.HELD in effects:
             return False
         recovered = state.last_origin is Origin.POLL and Effect.CONFIRMED not in effects
@@ -334,6 +341,23 @@ class Fallback:
         born = task.created_at or task.tracked_at
         return (now - born).total_seconds() >= runtime.api.retention_s
 
+    def _recheck(self, task: TrackedTask, now: datetime) -> timedelta:
+        """The wait after an answer that shows the task still running (`pacing`)."""
+        return recheck_wait(task_age_s(task, now), self.settings.backoff_base_s, self.settings.backoff_max_s)
+
     def _backoff(self, attempts: int) -> timedelta:
+        """The wait after an error or a "not found": doubling per attempt, from `backoff_base_s`."""
         seconds = self.settings.backoff_base_s * 2 ** max(0, min(attempts - 1, 20))
         return timedelta(seconds=min(seconds, self.settings.backoff_max_s))
+
+
+def _answered_alias(task: TrackedTask, applied: Sequence[Applied]) -> str | None:
+    """The receiver's id of the task an answer reported on, when the row tracks it under another one; else None.
+
+    An Alibaba task registered by its TranscodeTaskId is answered as `transcode:<VideoId>`, the key every
+    Alibaba report of it has (callbacks carry no TranscodeTaskId): the row must follow that task's state, or it
+    never closes and is asked again forever."""
+    keys = {item.task.task_id for item in applied if item.task and item.task.provider.value == task.provider}
+    if task.task_id in keys or len(keys) != 1:
+        return None
+    return keys.pop()

@@ -243,3 +243,57 @@ def test_the_sweeps_listings_answer_the_official_sdks_with_their_time_filters(em
     answer = mps.DescribeTasks(mps_request)
     assert [t.TaskId for t in answer.TaskSet] == [t["task_id"] for t in reversed(after["tencent-mps"])]  # newest first
     assert answer.TotalCount == 3
+
+
+def test_an_alibaba_task_registered_by_its_transcode_task_id_closes_with_the_videos_transcoding(
+    tmp_path: Path, emulator: Any, running: Running
+) -> None:
+    """Alibaba's reports key a video's transcoding on `transcode:<VideoId>`; a task registered by its raw
+    TranscodeTaskId is answered under that key, and its row follows that task: closed, not asked forever."""
+    dialect = "aliyun-vod"
+    emu = emulator(EmulatorConfig(time_scale=0, faults={"drop": 1.0}))
+    receiver = running(fallback_settings(tmp_path, emu, dialect, source={"sweep": False}))
+    task = emu.create(dialect, kind="transcode", scenario="partial", callback_url=NOWHERE)
+    emu.finish(task["task_id"])
+    with receiver.client() as http:
+        answer = http.post("/api/tasks", json={"source": dialect, "task_id": task["task_id"], "deadline_s": 0})
+        assert answer.status_code == 201, answer.text
+
+    wait_until(lambda: (tracked(receiver, task["task_id"]) or {}).get("state") != "open", timeout_s=30)
+    watch = tracked(receiver, task["task_id"])
+    assert watch is not None and (watch["state"], watch["attempts"]) == ("recovered", 1), watch
+    state = receiver_task(receiver, dialect, receiver_task_id(dialect, task))
+    assert state is not None and state["outcome"] == "partial" and state["last_origin"] == "poll"
+    assert task_queries(emu, dialect) == Counter({task["task_id"]: 1})
+
+
+def test_legacy_partial_tasks_end_the_same_by_polling_as_by_callback(
+    tmp_path: Path, emulator: Any, running: Running
+) -> None:
+    """A legacy procedure with a failed sub-task ends `partial`, also when first queried while it ran. A legacy
+    transcode reports only its successful renditions (TranscodeComplete and GetTaskInfo alike), so a partial one
+    looks successful: by callback and by polling the same."""
+    dialect = "tencent-vod-v2"
+    emu = emulator(EmulatorConfig(time_scale=0))
+    receiver = running(fallback_settings(tmp_path, emu, dialect))
+    url = f"{receiver.url}/callbacks/{dialect}"
+    ends: dict[tuple[str, str], dict[str, Any]] = {}
+    for kind in ("procedure", "transcode"):
+        heard = emu.create(dialect, kind=kind, scenario="partial", callback_url=url)
+        lost = emu.create(dialect, kind=kind, scenario="partial", callback_url=url, faults={"drop": 1.0})
+        emu.advance(lost["task_id"], "PROCESSING")
+        # found by the sweep, asked while still running, then it finishes
+        wait_until(lambda: (tracked(receiver, lost["task_id"]) or {}).get("attempts", 0) >= 1)  # noqa: B023
+        for task in (heard, lost):
+            emu.finish(task["task_id"])
+        wait_until(all_finished(receiver, dialect, [heard, lost]))
+        for origin, task in (("callback", heard), ("poll", lost)):
+            state = receiver_task(receiver, dialect, task["task_id"])
+            assert state is not None and state["last_origin"] == origin, (kind, origin, state)
+            ends[kind, origin] = state
+    assert ends["procedure", "poll"]["outcome"] == ends["procedure", "callback"]["outcome"] == "partial"
+    assert ends["transcode", "poll"]["outcome"] == ends["transcode", "callback"]["outcome"] == "success"
+    for kind in ("procedure", "transcode"):
+        polled = sorted((o["key"], o["outcome"]) for o in ends[kind, "poll"]["outputs"])
+        called = sorted((o["key"], o["outcome"]) for o in ends[kind, "callback"]["outputs"])
+        assert polled == called, kind

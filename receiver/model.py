@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import SchemaSerializer, core_schema
 
 SCHEMA_VERSION = 1
 
@@ -214,11 +215,11 @@ class Event(_Frozen):
         values["extra"] = dict(values["extra"])
         values["warnings"] = list(values["warnings"])
         # What `model_construct` does, without its per-field bookkeeping (which costs more than validating).
-        event = cls.__new__(cls)
-        object.__setattr__(event, "__dict__", values)
-        object.__setattr__(event, "__pydantic_fields_set__", set(values))
-        object.__setattr__(event, "__pydantic_extra__", None)
-        object.__setattr__(event, "__pydantic_private__", None)
+        event = _new_object(cls)
+        _set_attribute(event, "__dict__", values)
+        _set_attribute(event, "__pydantic_fields_set__", _EVENT_FIELDS.copy())  # every field is set
+        _set_attribute(event, "__pydantic_extra__", None)
+        _set_attribute(event, "__pydantic_private__", None)
         # The id is stamped before the event is handed out, so the frozen model is never seen changing.
         values["event_id"] = content_id(event)
         return event
@@ -249,18 +250,66 @@ def content_id(event: Event) -> str:
     """A stable hash of everything in `event` but its receipt fields.
 
     Fields serialize in declaration order, and `extra` keeps the provider's key order, so the same bytes
-    always give the same id.
+    always give the same id. The bytes are `model_dump_json`'s (see `_content_serializer`).
     """
-    canonical = Event.__pydantic_serializer__.to_json(event, exclude=_RECEIPT_EXCLUDE)  # = model_dump_json
-    return hashlib.sha256(canonical).hexdigest()[:32]
+    digest = _SHA256.copy()
+    digest.update(_CONTENT_SERIALIZER.to_json(event))
+    return digest.hexdigest()[:32]
 
 
-_RECEIPT_EXCLUDE = set(RECEIPT_FIELDS)
+def _content_serializer() -> SchemaSerializer:
+    """Event's own serializer (`model_dump_json`), but for two things that give the same bytes faster.
+
+    The receipt fields are left out by the schema rather than by an `exclude` argument, which is checked
+    against every field of every call. The enum fields are written as the strings they are: a member of a
+    `StrEnum` is a str whose text is its value, and pydantic-core's enum serializer reads `member.value`
+    first, a Python call per enum field (seven on a one-output event), a quarter of the serialization's time.
+    pydantic-core would reuse each model's own serializer for a model it meets in the schema, unless the
+    model looks incomplete while this one is built: hence the brief flip of `__pydantic_complete__` (at
+    import time, under the import lock). tests/dialects/test_content_id.py compares the bytes with
+    `model_dump_json`'s on every fixture.
+    """
+    models: set[type[BaseModel]] = set()
+    schema = _strings_for_enums(Event.__pydantic_core_schema__, models)
+    fields = schema["schema"]["fields"]
+    for name in RECEIPT_FIELDS:
+        fields[name] = {**fields[name], "serialization_exclude": True}
+    for model in models:
+        model.__pydantic_complete__ = False
+    try:
+        return SchemaSerializer(schema)
+    finally:
+        for model in models:
+            model.__pydantic_complete__ = True
+
+
+def _strings_for_enums(schema: Any, models: set[type[BaseModel]]) -> Any:
+    if isinstance(schema, list):
+        return [_strings_for_enums(item, models) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if schema.get("type") == "enum":
+        if not issubclass(schema["cls"], StrEnum):
+            raise TypeError(f"{schema['cls'].__name__} is not a StrEnum: its members are not their values")
+        return core_schema.str_schema()
+    if schema.get("type") == "model":
+        models.add(schema["cls"])
+    return {key: _strings_for_enums(value, models) for key, value in schema.items()}
+
+
+_CONTENT_SERIALIZER = _content_serializer()
+#: Copied for each id: a new hash object looks its digest up in OpenSSL (3.x) every time, which cost a third
+#: of hashing an event's content; a copy does not.
+_SHA256 = hashlib.sha256()
 #: Every field in declaration order with its default, which `Event.assemble` starts from (it sets the
 #: required ones and the id, and replaces the containers).
 _EVENT_DEFAULTS: dict[str, Any] = {
     name: info.get_default(call_default_factory=True) for name, info in Event.model_fields.items()
 }
+#: Every field name: `Event.assemble` sets them all.
+_EVENT_FIELDS = set(_EVENT_DEFAULTS)
+_new_object = object.__new__
+_set_attribute = object.__setattr__
 #: The required fields `Event.assemble` needs (it computes the id itself).
 _ASSEMBLE_REQUIRED = frozenset(name for name, info in Event.model_fields.items() if info.is_required()) - {"event_id"}
 

@@ -26,6 +26,7 @@ _ISO = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<time>\d{2}:\d{2}:\d{2})(?:[.:](?P<frac>\d{1,9}))?"
     r"(?P<zone>Z|[+-]\d{2}:?\d{2})?$"
 )
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
 
 
 def strip_keys(value: Any) -> Any:
@@ -121,44 +122,10 @@ class Lenient:
 
     def time_(self, value: Any, path: str) -> datetime | None:
         """A UTC datetime from unix seconds (or ms), an ISO-8601 string, or None for zero/unset."""
-        if value is None or isinstance(value, bool):
-            return None
-        if isinstance(value, int | float):
-            return self._from_unix(float(value), path, value)
-        if not isinstance(value, str):
-            self.warn(path, value, "not a time")
-            return None
-        text = value.strip()
-        if text in _ZERO_TIMES:
-            return None
-        if re.fullmatch(r"-?\d+(\.\d+)?", text):
-            return self._from_unix(float(text), path, value)
-        match = _ISO.match(text)
-        if match is None:
-            self.warn(path, value, "not an ISO-8601 time")
-            return None
-        frac = (match["frac"] or "")[:6].ljust(6, "0")
-        zone = match["zone"] or "Z"
-        if zone != "Z" and ":" not in zone:
-            zone = zone[:3] + ":" + zone[3:]
-        try:
-            parsed = datetime.fromisoformat(f"{match['date']}T{match['time']}.{frac}{zone.replace('Z', '+00:00')}")
-        except ValueError:
-            self.warn(path, value, "not a valid date")
-            return None
-        if parsed.year < 1971:
-            return None
-        return parsed.astimezone(UTC)
-
-    def _from_unix(self, seconds: float, path: str, original: Any) -> datetime | None:
-        if seconds == 0:
-            return None
-        if seconds > 1e12:  # milliseconds
-            seconds /= 1000.0
-        if not 0 < seconds < 32503680000:  # before year 3000
-            self.warn(path, original, "not a plausible unix time")
-            return None
-        return datetime.fromtimestamp(seconds, UTC)
+        parsed, problem = read_time(value)
+        if problem is not None:
+            self.warn(path, value, problem)
+        return parsed
 
     # structure -----------------------------------------------------------------------------------------
 
@@ -210,6 +177,47 @@ class Lenient:
             if text is not None:
                 out.append(text)
         return out
+
+
+def read_time(value: Any) -> tuple[datetime | None, str | None]:
+    """`Lenient.time_` without the warning: the time (None for zero/unset) and what is wrong with the value,
+    if anything (then the time is None). `unix_or_iso_time` rejects a value with a problem without building
+    the warning a `Lenient` would keep."""
+    if value is None or isinstance(value, bool):
+        return None, None
+    if isinstance(value, int | float):
+        return _from_unix(float(value))
+    if not isinstance(value, str):
+        return None, "not a time"
+    text = value.strip()
+    if text in _ZERO_TIMES:
+        return None, None
+    if _NUMBER.fullmatch(text):
+        return _from_unix(float(text))
+    match = _ISO.match(text)
+    if match is None:
+        return None, "not an ISO-8601 time"
+    frac = (match["frac"] or "")[:6].ljust(6, "0")
+    zone = match["zone"] or "Z"
+    if zone != "Z" and ":" not in zone:
+        zone = zone[:3] + ":" + zone[3:]
+    try:
+        parsed = datetime.fromisoformat(f"{match['date']}T{match['time']}.{frac}{zone.replace('Z', '+00:00')}")
+    except ValueError:
+        return None, "not a valid date"
+    if parsed.year < 1971:
+        return None, None
+    return parsed.astimezone(UTC), None
+
+
+def _from_unix(seconds: float) -> tuple[datetime | None, str | None]:
+    if seconds == 0:
+        return None, None
+    if seconds > 1e12:  # milliseconds
+        seconds /= 1000.0
+    if not 0 < seconds < 32503680000:  # before year 3000
+        return None, "not a plausible unix time"
+    return datetime.fromtimestamp(seconds, UTC), None
 
 
 def loads(text: str) -> Any:
@@ -269,20 +277,29 @@ def validate_leniently(model: type[M], data: Any, lenient: Lenient, path: str = 
         if isinstance(data.model, model):
             return data.model
         raise SlowPath(f"{type(data.model).__name__} validated where {model.__name__} is read")
+    # The model's own validator, without `model_validate`'s keyword handling; the repair state is only made for
+    # a document that needs one (most validate at the first try).
+    validate = model.__pydantic_validator__.validate_python
+    try:
+        return validate(data)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        failure = exc
     repair = _Repair(data)
-    for _ in range(_MAX_REPAIRS):
-        try:
-            return model.model_validate(repair.root)
-        except ValidationError as exc:
-            for error in reversed(exc.errors()):
-                location = list(error["loc"])
-                if not location or not repair.null_at(location):
-                    raise Unidentifiable(
-                        f"{error['msg']}",
-                        f"{path}.{'.'.join(map(str, location))}" if location else path,
-                        error.get("input"),
-                    ) from exc
-                lenient.warn(_join(path, location), error.get("input"), error["msg"].lower())
+    for attempt in range(_MAX_REPAIRS):
+        if attempt:
+            try:
+                return validate(repair.root)  # type: ignore[no-any-return]
+            except ValidationError as exc:
+                failure = exc
+        for error in reversed(failure.errors(include_url=False)):
+            location = list(error["loc"])
+            if not location or not repair.null_at(location):
+                raise Unidentifiable(
+                    f"{error['msg']}",
+                    f"{path}.{'.'.join(map(str, location))}" if location else path,
+                    error.get("input"),
+                ) from failure
+            lenient.warn(_join(path, location), error.get("input"), error["msg"].lower())
     raise Unidentifiable("too many malformed fields", path, None)
 
 
@@ -348,9 +365,8 @@ def unix_or_iso_time(value: Any) -> datetime | None:
         else:
             if fast.year >= 1971:
                 return fast
-    probe = Lenient()
-    parsed = probe.time_(value, "time")
-    if probe.warnings:
+    parsed, problem = read_time(value)
+    if problem is not None:
         raise ValueError(f"not a time: {value!r}")
     return parsed
 

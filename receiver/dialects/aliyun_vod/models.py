@@ -34,7 +34,8 @@ from receiver.dialects._coerce import loads, unix_or_iso_time
 
 def strip_key_spaces(value: dict[Any, Any]) -> dict[Any, Any]:
     """`value` with its own keys stripped of surrounding spaces (the same object when none has any)."""
-    if all(map(str.isidentifier, value)):  # the usual case, checked in C: no key has a space
+    # The usual cases, checked in C: every key is a field name (a set look-up each), or no key has a space.
+    if _FIELD_NAMES.issuperset(value) or all(map(str.isidentifier, value)):
         return value
     for key in value:
         if isinstance(key, str) and key != key.strip():
@@ -376,3 +377,30 @@ class GetTranscodeTaskAnswer(ErrorAnswer):
 
 class ListTranscodeTaskAnswer(ErrorAnswer):
     TranscodeTaskList: Annotated[list[TranscodeTask | None] | None, JsonList] = None
+
+
+def _field_names(model: type[Wire]) -> set[str]:
+    return set(model.model_fields).union(*(_field_names(sub) for sub in model.__subclasses__()))
+
+
+#: The documented keys of `VideoStreamList` and `AudioStreamList` items (reference §4.1) that no model reads.
+_STREAM_KEYS = {
+    "ChannelLayout",
+    "CodecLongName",
+    "CodecTag",
+    "CodecTagString",
+    "CodecTimeBase",
+    "Dar",
+    "HasBFrames",
+    "Lang",
+    "Level",
+    "PixFmt",
+    "Profile",
+    "SampleFmt",
+    "Sar",
+    "StartTime",
+    "Timebase",
+}
+#: Every field name of every wire model, and the documented keys above, none with surrounding spaces: what
+#: `strip_key_spaces` checks first.
+_FIELD_NAMES = frozenset(_field_names(Wire) | _STREAM_KEYS)

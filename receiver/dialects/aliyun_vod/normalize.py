@@ -246,7 +246,12 @@ def _latest(times: Iterable[datetime | None]) -> datetime | None:
 
 
 def _compact(values: dict[str, Any]) -> dict[str, Any]:
-    return {name: value for name, value in values.items() if value is not None and value != [] and value != {}}
+    """`values` without None, [] and {}."""
+    return {
+        name: value
+        for name, value in values.items()
+        if value is not None and (value or not isinstance(value, list | dict))
+    }
 
 
 # building one event --------------------------------------------------------------------------------------
@@ -255,23 +260,27 @@ def _compact(values: dict[str, Any]) -> dict[str, Any]:
 class _Draft:
     """Collects one event's fields while a document is read, then builds the `Event`."""
 
+    __slots__ = ("ctx", "fields", "lenient")
+
     def __init__(self, event_type: str, ctx: NormalizeContext, lenient: Lenient) -> None:
         self.fields: dict[str, Any] = {"event_type": event_type, "outputs": [], "extra": {}}
         self.ctx = ctx
         self.lenient = lenient
-
-    def set(self, **fields: Any) -> None:
-        self.fields.update(fields)
 
     def extra(self, **values: Any) -> None:
         self.fields["extra"].update(_compact(values))
 
     def finish(self, outcome: Outcome | None, when: datetime | None) -> None:
         """A terminal report: finished, with its outcome and the provider's time as the finish time."""
-        self.fields.update(status=Status.FINISHED, outcome=outcome, finished_at=when)
+        fields = self.fields
+        fields["status"] = Status.FINISHED
+        fields["outcome"] = outcome
+        fields["finished_at"] = when
 
     def build(self) -> Event:
-        fields = {**self.fields, "outputs": validate_outputs(self.fields["outputs"])}
+        """The event; the draft's own fields are handed over (a draft is built once)."""
+        fields = self.fields
+        fields["outputs"] = validate_outputs(fields["outputs"])
         return self.ctx.event(fields, Provider.ALIYUN_VOD, DIALECT_NAME, self.lenient.warnings)
 
 
@@ -320,11 +329,11 @@ def _read(model: type[W], document: dict[str, Any], lenient: Lenient, path: str 
 
 def _common(draft: _Draft, body: m.Callback, default_kind: TaskKind) -> None:
     """What every callback shares: provider status, kind, time, and the `Extend` pass-through."""
-    draft.set(task_kind=default_kind, provider_status=body.Status, updated_at=body.EventTime)
+    draft.fields.update(task_kind=default_kind, provider_status=body.Status, updated_at=body.EventTime)
     if body.Extend is not None:
         text, parsed = _extend(body.Extend, "$.Extend", draft.lenient)
         if text is not None:
-            draft.set(session=Session(context=text))
+            draft.fields.update(session=Session(context=text))
         if parsed is not None:
             draft.extra(extend=parsed)
 
@@ -352,7 +361,7 @@ def _media_outcome(word: str | None, error: ErrorInfo | None, path: str, lenient
 
 
 def _attach_media(draft: _Draft, media_id: str | None, field: str) -> None:
-    draft.set(media_id=media_id)
+    draft.fields.update(media_id=media_id)
     if not media_id:
         draft.lenient.warn(f"$.{field}", None, "missing: the event attaches to no media or task")
 
@@ -380,13 +389,14 @@ def _stream_output(stream: m.StreamFields, index: int, path: str, lenient: Lenie
         "outcome": outcome,
         "error": error_of(stream.ErrorCode, stream.ErrorMessage) if outcome is Outcome.FAILED else None,
     }
+    watermarks = None if stream.WatermarkId is None else split_ids(stream.WatermarkId, f"{path}.WatermarkId", lenient)
     job = _compact(
         {
             "job_id": stream.JobId,
             "encrypted": stream.Encrypt,
             "encrypt_type": stream.EncryptType,
             "codec": stream.Codec,
-            "watermark_ids": split_ids(stream.WatermarkId, f"{path}.WatermarkId", lenient) or None,
+            "watermark_ids": watermarks or None,
             "is_audio": stream.IsAudio,
         }
     )
@@ -412,7 +422,7 @@ def _unique_keys(outputs: list[Fields], jobs: list[dict[str, Any]]) -> tuple[lis
 
 
 def _attach_transcode(draft: _Draft, video_id: str | None) -> None:
-    draft.set(media_id=video_id, task_id=transcode_task_id(video_id) if video_id else None)
+    draft.fields.update(media_id=video_id, task_id=transcode_task_id(video_id) if video_id else None)
     if not video_id:
         draft.lenient.warn("$.VideoId", None, "missing: a transcode report without a video attaches to no task")
 
@@ -438,9 +448,9 @@ def _transcode_complete(event_type: str, document: dict[str, Any], ctx: Normaliz
         lenient.warn("$.Status", body.Status, "no Status and no stream results: outcome unknown")
     streams = [s for s in body.StreamInfos or [] if s is not None]
     draft.finish(outcome, body.EventTime or _latest(s.FinishTime for s in streams))
-    draft.set(outputs=outputs, started_at=_earliest(s.StartTime for s in streams))
+    draft.fields.update(outputs=outputs, started_at=_earliest(s.StartTime for s in streams))
     if outcome in (Outcome.FAILED, Outcome.PARTIAL):
-        draft.set(error=next((o["error"] for o in outputs if o.get("error") is not None), None))
+        draft.fields.update(error=next((o["error"] for o in outputs if o.get("error") is not None), None))
     draft.extra(jobs=jobs)
     return draft.build()
 
@@ -455,7 +465,7 @@ def _stream_transcode_complete(
     _common(draft, body, TaskKind.TRANSCODE)
     _attach_transcode(draft, body.VideoId)
     output, job = _stream_output(body, 0, "$", lenient)
-    draft.set(status=Status.PROCESSING, outputs=[output], started_at=body.StartTime)
+    draft.fields.update(status=Status.PROCESSING, outputs=[output], started_at=body.StartTime)
     draft.extra(jobs={output["key"]: job} if job else None)
     return draft.build()
 
@@ -470,9 +480,9 @@ def _snapshot_complete(event_type: str, document: dict[str, Any], ctx: Normalize
     infos = [info for info in body.SnapshotInfos or [] if info is not None]
     job_ids = [info.JobId for info in infos if info.JobId]
     if body.VideoId:
-        draft.set(task_id=f"snapshot:{body.VideoId}", media_id=body.VideoId)
+        draft.fields.update(task_id=f"snapshot:{body.VideoId}", media_id=body.VideoId)
     elif job_ids:
-        draft.set(task_id=f"snapshot-job:{job_ids[0]}")
+        draft.fields.update(task_id=f"snapshot-job:{job_ids[0]}")
         lenient.warn("$.VideoId", None, "missing: attached to the first snapshot job instead of the video")
     else:
         lenient.warn("$.VideoId", None, "missing, and no snapshot job id: the event attaches to no task")
@@ -512,7 +522,7 @@ def _snapshot_complete(event_type: str, document: dict[str, Any], ctx: Normalize
     derived = outcome_of([o for o in outputs if o["key"] != "cover"])
     outcome = derived or _media_outcome(body.Status, error, "$.Status", lenient)
     draft.finish(outcome, body.EventTime)
-    draft.set(outputs=outputs, error=error)
+    draft.fields.update(outputs=outputs, error=error)
     draft.extra(sub_type=body.SubType, job_ids=job_ids)
     return draft.build()
 
@@ -539,7 +549,7 @@ def _dynamic_image_complete(
     _common(draft, body, TaskKind.ANIMATED_GRAPHICS)
     info = body.DynamicImageJobInfo
     job_id = body.JobId or (info.JobId if info else None)
-    draft.set(media_id=body.VideoId, task_id=f"dynamicimage:{job_id}" if job_id else None)
+    draft.fields.update(media_id=body.VideoId, task_id=f"dynamicimage:{job_id}" if job_id else None)
     if not job_id:
         lenient.warn("$.JobId", None, "missing: the animated image attaches to no task")
     error = error_of(body.ErrorCode, body.ErrorMessage)
@@ -562,7 +572,7 @@ def _dynamic_image_complete(
             }
         )
     draft.finish(outcome, body.EventTime)
-    draft.set(outputs=outputs, error=error if outcome is Outcome.FAILED else None)
+    draft.fields.update(outputs=outputs, error=error if outcome is Outcome.FAILED else None)
     return draft.build()
 
 
@@ -573,7 +583,7 @@ def _upload_by_url_complete(
     body = _read(m.UploadByURLComplete, document, lenient)
     draft = _Draft(event_type, ctx, lenient)
     _common(draft, body, TaskKind.PULL)
-    draft.set(media_id=body.VideoId, task_id=f"urlupload:{body.JobId}" if body.JobId else None)
+    draft.fields.update(media_id=body.VideoId, task_id=f"urlupload:{body.JobId}" if body.JobId else None)
     if not body.JobId and not body.VideoId:
         lenient.warn("$.JobId", None, "missing, and no VideoId: the event attaches to no task")
     error = error_of(body.ErrorCode, body.ErrorMessage)
@@ -592,7 +602,7 @@ def _upload_by_url_complete(
             }
         )
     draft.finish(outcome, body.EventTime)
-    draft.set(outputs=outputs, error=error if outcome is Outcome.FAILED else None)
+    draft.fields.update(outputs=outputs, error=error if outcome is Outcome.FAILED else None)
     draft.extra(source_url=body.SourceURL, file_type=body.FileType)
     return draft.build()
 
@@ -604,11 +614,11 @@ def _produce_media_complete(
     body = _read(m.ProduceMediaComplete, document, lenient)
     draft = _Draft(event_type, ctx, lenient)
     _common(draft, body, TaskKind.EDIT)
-    draft.set(media_id=body.MediaId, task_id=f"produce:{body.ProjectId}" if body.ProjectId else None)
+    draft.fields.update(media_id=body.MediaId, task_id=f"produce:{body.ProjectId}" if body.ProjectId else None)
     error = error_of(body.ErrorCode, body.ErrorMessage)
     outcome = _media_outcome(body.Status, error, "$.Status", lenient)
     draft.finish(outcome, body.EventTime)
-    draft.set(error=error if outcome is Outcome.FAILED else None)
+    draft.fields.update(error=error if outcome is Outcome.FAILED else None)
     draft.extra(project_id=body.ProjectId)
     return draft.build()
 
@@ -650,7 +660,9 @@ def _file_upload_complete(event_type: str, document: dict[str, Any], ctx: Normal
             }
         )
     draft.finish(outcome, body.EventTime)
-    draft.set(outputs=outputs, error=error_of(body.ErrorCode, body.ErrorMessage) if outcome is Outcome.FAILED else None)
+    draft.fields.update(
+        outputs=outputs, error=error_of(body.ErrorCode, body.ErrorMessage) if outcome is Outcome.FAILED else None
+    )
     draft.extra(app_id=app_id)
     return draft.build()
 
@@ -682,7 +694,7 @@ def _video_analysis_complete(
             }
         )
     draft.finish(outcome, body.EventTime)
-    draft.set(outputs=outputs, error=error if outcome is Outcome.FAILED else None)
+    draft.fields.update(outputs=outputs, error=error if outcome is Outcome.FAILED else None)
     return draft.build()
 
 
@@ -696,7 +708,7 @@ def _ai_job_complete(event_type: str, document: dict[str, Any], ctx: NormalizeCo
     error = error_of(code, body.Message if code else None) or error_of(body.ErrorCode, body.ErrorMessage)
     outcome = _media_outcome(body.Status, error, "$.Status", lenient)
     draft.finish(outcome, body.EventTime)
-    draft.set(error=error if outcome is Outcome.FAILED else None)
+    draft.fields.update(error=error if outcome is Outcome.FAILED else None)
     data: Any = body.Data
     if isinstance(data, str):
         parsed = lenient.json_(data, "$.Data")
@@ -714,7 +726,7 @@ def _create_audit_complete(event_type: str, document: dict[str, Any], ctx: Norma
     error = error_of(body.ErrorCode, body.ErrorMessage)
     outcome = _media_outcome(body.Status, error, "$.Status", lenient)
     draft.finish(outcome, body.EventTime)
-    draft.set(created_at=body.CreationTime, error=error if outcome is Outcome.FAILED else None)
+    draft.fields.update(created_at=body.CreationTime, error=error if outcome is Outcome.FAILED else None)
     draft.extra(audit_status=body.AuditStatus, auditor=body.Auditor, reason=body.Reason, sub_type=body.SubType)
     return draft.build()
 
@@ -727,7 +739,7 @@ def _delete_media_complete(event_type: str, document: dict[str, Any], ctx: Norma
     error = error_of(body.ErrorCode, body.ErrorMessage)
     outcome = _media_outcome(body.Status, error, "$.Status", lenient)
     draft.finish(outcome, body.EventTime)
-    draft.set(error=error if outcome is Outcome.FAILED else None)
+    draft.fields.update(error=error if outcome is Outcome.FAILED else None)
     draft.extra(
         media_type=body.MediaType,
         delete_type=body.DeleteType,
@@ -747,7 +759,7 @@ def _media_base_change_complete(
     error = error_of(body.ErrorCode, body.ErrorMessage)
     outcome = _media_outcome(body.Status, error, "$.Status", lenient)
     draft.finish(outcome, body.EventTime)
-    draft.set(error=error if outcome is Outcome.FAILED else None)
+    draft.fields.update(error=error if outcome is Outcome.FAILED else None)
     content: dict[str, Any] = {}
     raw = body.MediaContent
     if raw is not None:
@@ -767,10 +779,10 @@ def _live_record(event_type: str, document: dict[str, Any], ctx: NormalizeContex
     error = error_of(body.ErrorCode, body.ErrorMessage)
     outcome = _media_outcome(body.Status, error, "$.Status", lenient)
     if event_type == "LiveRecordVideoComposeStart" and outcome is Outcome.SUCCESS:
-        draft.set(status=Status.PROCESSING, started_at=body.EventTime)
+        draft.fields.update(status=Status.PROCESSING, started_at=body.EventTime)
     else:
         draft.finish(outcome, body.EventTime)
-        draft.set(error=error if outcome is Outcome.FAILED else None)
+        draft.fields.update(error=error if outcome is Outcome.FAILED else None)
     draft.extra(
         stream_name=body.StreamName,
         domain_name=body.DomainName,
@@ -787,7 +799,7 @@ def _generic(event_type: str, document: dict[str, Any], ctx: NormalizeContext, l
     body = _read(m.Callback, document, lenient)
     draft = _Draft(event_type, ctx, lenient)
     _common(draft, body, TaskKind.OTHER)
-    draft.set(media_id=body.VideoId or body.MediaId or body.ImageId or body.AttachedMediaId)
+    draft.fields.update(media_id=body.VideoId or body.MediaId or body.ImageId or body.AttachedMediaId)
     draft.extra(body=document)
     lenient.warn("$.EventType", event_type, "unknown event type, kept as a generic event")
     return draft.build()
@@ -928,7 +940,9 @@ def _task_event(
     else:
         task_id = None
         lenient.warn(f"{path}.VideoId", None, "missing, and no task id was given with the query")
-    draft.set(task_id=task_id, media_id=task.VideoId, task_kind=TaskKind.TRANSCODE, provider_status=task.TaskStatus)
+    draft.fields.update(
+        task_id=task_id, media_id=task.VideoId, task_kind=TaskKind.TRANSCODE, provider_status=task.TaskStatus
+    )
     status, outcome = task_word(task.TaskStatus, f"{path}.TaskStatus", lenient)
 
     raw_jobs = raw_task.get("TranscodeJobInfoList")
@@ -942,7 +956,7 @@ def _task_event(
 
     job_list = [job for job in task.TranscodeJobInfoList or [] if job is not None]
     job_done = _latest(job.CompleteTime or job.FinishTime for job in job_list)
-    draft.set(
+    draft.fields.update(
         status=status,
         outcome=outcome,
         outputs=outputs,
@@ -952,7 +966,7 @@ def _task_event(
         finished_at=_latest((task.CompleteTime, job_done)) if status is Status.FINISHED else None,
     )
     if outcome in (Outcome.FAILED, Outcome.PARTIAL):
-        draft.set(error=next((o["error"] for o in outputs if o.get("error") is not None), None))
+        draft.fields.update(error=next((o["error"] for o in outputs if o.get("error") is not None), None))
     draft.extra(
         transcode_task_id=task.TranscodeTaskId,
         trigger=task.Trigger.strip() if task.Trigger else None,
@@ -1008,7 +1022,8 @@ def _job_output(
     if raw_out:
         for name in ("VideoStreamList", "AudioStreamList", "Encryption", "SubtitleStreamList"):
             value = raw_out.get(name)
-            if isinstance(value, str) and m.MANGLED_JSON.match(value):
+            # The pattern ends in an escaped quote: a text without one is not looked at.
+            if isinstance(value, str) and '\\"' in value and m.MANGLED_JSON.match(value):
                 lenient.warn(f"{path}.OutputFile.{name}", value, "malformed JSON text repaired")
     tier, definition = normalize_definition(job.Definition, query=True)
     url = out.OutputFileUrl or None

@@ -2,9 +2,12 @@
 
 Field names are MPS's own (UpperCamel, SDK 3.1.194). Every field is optional and loosely typed: pydantic's lax
 mode turns numeric strings into numbers and numbers into strings, and `validate_leniently` turns any field it
-still rejects into None with a warning, so one malformed nested value never costs the whole payload. Unknown
-keys are kept (`extra="allow"`): real bodies carry keys the SDK does not know (`LiveScheduleTaskEvent`,
-`GetMediaAttributesTaskEvent`, `ExtInfo`, stream `Duration`).
+still rejects into None with a warning, so one malformed nested value never costs the whole payload. Real
+bodies carry keys the SDK does not know (`LiveScheduleTaskEvent`, `GetMediaAttributesTaskEvent`, `ExtInfo`,
+stream `Duration`); the normalizer reads those from the raw document, except for the result objects of the two
+models that keep their unknown keys (`extra="allow"`: `MediaProcessTaskResult`, `ActivityResItem`, whose result
+for a type without a class, such as `CoverBySnapshotTask`, sits under a key of its own). The others ignore
+unknown keys: nothing reads them, and keeping them made every instance dearer to build.
 
 List items are typed `X | None` so that a malformed item is nulled in place (and skipped by the normalizer)
 rather than failing its list. Result sets the normalizer keeps verbatim (AI, QC, subtitles) are `Any`.
@@ -23,9 +26,9 @@ from receiver.dialects._coerce import ProviderTime
 
 
 class Wire(BaseModel):
-    """Base of every MPS wire model: unknown keys kept, numbers and strings coerced both ways."""
+    """Base of every MPS wire model: unknown keys ignored, numbers and strings coerced both ways."""
 
-    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, allow_inf_nan=False)
 
 
 # storage and input ---------------------------------------------------------------------------------------
@@ -298,6 +301,8 @@ class GenericMediaResult(SubTaskResult):
 class MediaProcessTaskResult(Wire):
     """One `MediaProcessResultSet` item: `Type` selects the populated `*Task` sibling (others are null)."""
 
+    model_config = ConfigDict(extra="allow")
+
     Type: str | None = None
     TranscodeTask: MediaProcessTaskTranscodeResult | None = None
     AnimatedGraphicTask: MediaProcessTaskAnimatedGraphicResult | None = None
@@ -366,6 +371,8 @@ _EditMediaTask = EditMediaTask
 
 class ActivityResItem(Wire):
     """One orchestration activity's result: the key named by `ActivityType` is set."""
+
+    model_config = ConfigDict(extra="allow")
 
     TranscodeTask: MediaProcessTaskTranscodeResult | None = None
     AnimatedGraphicTask: MediaProcessTaskAnimatedGraphicResult | None = None

@@ -145,7 +145,7 @@ _SUCCESS_CODES = frozenset({"", "SUCCESS", "0"})
 Fields = dict[str, Any]
 
 
-@dataclass
+@dataclass(slots=True)
 class SubTask:
     """One sub-task's state, whether or not it produced an output."""
 
@@ -155,7 +155,7 @@ class SubTask:
     error: ErrorInfo | None
 
 
-@dataclass
+@dataclass(slots=True)
 class Report:
     """What the readers found in one document, before it becomes an `Event`."""
 
@@ -401,6 +401,8 @@ def _workflow(task: w.WorkflowTask, raw: dict[str, Any], path: str, report: Repo
         _media_result("SmartErase", task.SmartEraseTaskResult, f"{path}.SmartEraseTaskResult", report)
     for name in WORKFLOW_EXTRA_SETS:
         value = raw.get(name)
+        if value is None:
+            continue
         report.keep(name, value)
         if name != "SmartEraseTaskResult":
             _ai_subtasks(value, f"{path}.{name}", name, report)
@@ -793,10 +795,15 @@ def _query_object_key(document: dict[str, Any]) -> str | None:
 
 
 def _without_secrets(value: Any) -> Any:
+    """A copy of `value` without credentials; leaves are taken as they are, without a call each."""
     if isinstance(value, dict):
-        return {k: _without_secrets(v) for k, v in value.items() if k not in SECRET_KEYS}
+        return {
+            k: _without_secrets(v) if isinstance(v, dict | list) else v
+            for k, v in value.items()
+            if k not in SECRET_KEYS
+        }
     if isinstance(value, list):
-        return [_without_secrets(v) for v in value]
+        return [_without_secrets(v) if isinstance(v, dict | list) else v for v in value]
     return value
 
 

@@ -11,6 +11,7 @@ dialect tests and tests/dialects/test_normalize_snapshot.py compare them).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import ConfigDict, Field, create_model
@@ -72,12 +73,18 @@ class _PullEventAnswer(m.Wire):
 
 
 _CALLBACKS = body_validator(_CALLBACK)
+#: The first `"eventType": "<text>"` of a body (a cheap look; the validation decides).
+_EVENT_TYPE = re.compile(rb'"eventType"\s*:\s*"([^"\\]*)"')
+_FAST_TYPES = frozenset(event_type.encode() for event_type in CALLBACK_MODELS)
 _PULL_ANSWERS = body_validator(_PullEventAnswer)
 
 
 def normalize_body(body: bytes, ctx: NormalizeContext) -> list[Event] | None:
     """The events of a callback body or PullEvent answer, or None when the ordinary path must normalize it."""
     if ctx.api is None:
+        event_type = _EVENT_TYPE.search(body)
+        if event_type is not None and event_type[1] not in _FAST_TYPES:
+            return None  # a type without a reader: the fast path would read the whole body only to give up
         callback = read_body(_CALLBACKS, body)
         return None if callback is None else _read([(callback, "$")], ctx)
     if ctx.api == "PullEvent":

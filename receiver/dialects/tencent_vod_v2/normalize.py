@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -54,13 +53,17 @@ SUBTASK_OUTPUT_KIND = {
 class _Draft:
     """Collects one event's fields while a data block is read, then builds the `Event`."""
 
+    __slots__ = ("ctx", "fields", "lenient")
+
     def __init__(self, event_type: str, ctx: NormalizeContext, lenient: Lenient) -> None:
         self.fields: dict[str, Any] = {"event_type": event_type, "outputs": [], "extra": {}}
         self.ctx = ctx
         self.lenient = lenient
 
     def build(self) -> Event:
-        fields = {**self.fields, "outputs": validate_outputs(self.fields["outputs"])}
+        """The event; the draft's own fields are handed over (a draft is built once)."""
+        fields = self.fields
+        fields["outputs"] = validate_outputs(fields["outputs"])
         return self.ctx.event(fields, Provider.TENCENT_VOD, DIALECT_NAME, self.lenient.warnings)
 
 
@@ -230,11 +233,11 @@ def _transcode(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, pa
     block = validate_leniently(m.TranscodeData, data, lenient, path)
     draft = _Draft("TranscodeComplete", ctx, lenient)
     code = block.status if block.status is not None else block.errCode
-    positions: Counter[int | None] = Counter()
+    positions: dict[int | None, int] = {}
     outputs = []
     for item in block.playSet or []:
-        position = positions[item.definition]
-        positions[item.definition] += 1
+        position = positions.get(item.definition, 0)
+        positions[item.definition] = position + 1
         outputs.append(
             {
                 "key": f"Transcode:{'' if item.definition is None else item.definition}#{position}",
@@ -273,11 +276,10 @@ def _transcode(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, pa
 
 def _finished(draft: _Draft, code: int | None, message: str | None) -> None:
     """A completion event: finished, and the integer status code decides success."""
-    draft.fields.update(
-        status=Status.FINISHED,
-        provider_status=None if code is None else str(code),
-        outcome=Outcome.SUCCESS if not code else Outcome.FAILED,
-    )
+    fields = draft.fields
+    fields["status"] = Status.FINISHED
+    fields["provider_status"] = None if code is None else str(code)
+    fields["outcome"] = Outcome.SUCCESS if not code else Outcome.FAILED
     if code:
         draft.fields["error"] = ErrorInfo(code=str(code), message=message or None)
 
@@ -315,11 +317,12 @@ def _clip(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: s
 def _concat(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> list[_Draft]:
     block = validate_leniently(m.ConcatData, data, lenient, path)
     draft = _Draft("ConcatComplete", ctx, lenient)
-    kinds: Counter[str | None] = Counter()
+    kinds: dict[str | None, int] = {}
     outputs = []
     for info in block.fileInfo or []:
-        outputs.append(_file_output(f"Concat:{info.fileType or ''}#{kinds[info.fileType]}", info))
-        kinds[info.fileType] += 1
+        position = kinds.get(info.fileType, 0)
+        outputs.append(_file_output(f"Concat:{info.fileType or ''}#{position}", info))
+        kinds[info.fileType] = position + 1
     draft.fields.update(
         task_id=block.vodTaskId or ctx.task_id_hint,
         task_kind=TaskKind.CONCAT,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -44,24 +45,41 @@ from receiver.dialects.tencent_vod_v3.tables import (
 from receiver.model import ErrorInfo, Event, Origin, Outcome, OutputKind, Provider, Session, Status, TaskKind
 
 M = TypeVar("M", bound=BaseModel)
+#: The outcomes an event carries an error for.
+_ERROR_OUTCOMES = (Outcome.FAILED, Outcome.PARTIAL, Outcome.ABORTED)
+#: A MediaProcessResultSet item's sub-task objects (its fields, read from the model's dict in one call).
+_SUBTASK_OBJECTS = itemgetter(*(key for key, _ in SUBTASK_TYPES.values()))
 
 
 class _Draft:
     """One event's fields while a task object is read; `build` stamps the receipt and computes the id."""
 
-    def __init__(self, event_type: str) -> None:
-        self.fields: dict[str, Any] = {"event_type": event_type, "outputs": [], "extra": {}}
+    __slots__ = ("fields",)
+
+    def __init__(self, event_type: str, task_id: str | None, kind: TaskKind, media_id: str | None) -> None:
+        self.fields: dict[str, Any] = {
+            "event_type": event_type,
+            "outputs": [],
+            "extra": {},
+            "task_id": task_id or None,
+            "task_kind": kind,
+            "media_id": media_id or None,
+        }
 
     def build(self, ctx: NormalizeContext, warnings: list[str]) -> Event:
         """Outputs were collected as plain dicts (outputs.Fields) and are validated in one call; the other
-        fields already have their types, so `Event.assemble` takes them as they are."""
-        fields = {**self.fields, "outputs": validate_outputs(self.fields["outputs"])}
+        fields already have their types, so `Event.assemble` takes them as they are. The draft's own fields are
+        handed over (a draft is built once)."""
+        fields = self.fields
+        fields["outputs"] = validate_outputs(fields["outputs"])
         return ctx.event(fields, Provider.TENCENT_VOD, DIALECT_NAME, warnings)
 
 
 class _Read:
     """What a reader needs besides the task object: where it is, how to degrade, and (for a query answer)
     the answer's own status word, which overrides the object's."""
+
+    __slots__ = ("ctx", "event_type", "kind", "lenient", "path", "status_path", "status_word")
 
     def __init__(
         self,
@@ -85,9 +103,7 @@ class _Read:
         return validate_leniently(model, payload, self.lenient, self.path)
 
     def draft(self, task_id: str | None, media_id: str | None) -> _Draft:
-        draft = _Draft(self.event_type)
-        draft.fields.update(task_id=task_id or None, task_kind=self.kind, media_id=media_id or None)
-        return draft
+        return _Draft(self.event_type, task_id, self.kind, media_id)
 
     def settle(
         self,
@@ -101,33 +117,42 @@ class _Read:
     ) -> None:
         """Fill status, provider_status, outcome and error from the task's word, its task-level code and
         its sub-task verdicts. `completion` events (2017-style, uploads) are finished without a word."""
-        path = f"{self.path}.Status"
+        path = ""  # the word's path, spelled out only for a warning
         if self.status_word is not None:
             own = (word or "").strip().upper()
             if own in TASK_STATUS and own != self.status_word.strip().upper():
-                self.lenient.warn(path, word, f"disagrees with the answer's Status {self.status_word!r}")
+                self.lenient.warn(
+                    f"{self.path}.Status", word, f"disagrees with the answer's Status {self.status_word!r}"
+                )
             word, path = self.status_word, self.status_path
+        upper = word.strip().upper() if word is not None else ""
         status: Status | None = None
-        if word is not None and word.strip():
-            status = TASK_STATUS.get(word.strip().upper())
+        if upper:
+            status = TASK_STATUS.get(upper)
             if status is None:
-                self.lenient.warn(path, word, "unknown task status")
-        if status is None and completion and (word is None or not word.strip()):
+                self.lenient.warn(path or f"{self.path}.Status", word, "unknown task status")
+        elif completion:
             status = Status.FINISHED
         verdicts = list(results)
         outcome: Outcome | None = None
         if status is Status.FINISHED:
-            if word is not None and word.strip().upper() == "ABORTED":
+            if upper == "ABORTED":
                 outcome = Outcome.ABORTED
                 if verdicts and all(v[0] is Outcome.SUCCESS for v in verdicts):
-                    self.lenient.warn(path, word, "the task was aborted although every sub-task succeeded")
+                    self.lenient.warn(
+                        path or f"{self.path}.Status", word, "the task was aborted although every sub-task succeeded"
+                    )
             else:
                 outcome = self._outcome(code, verdicts, word or "")
         error: ErrorInfo | None = None
-        if outcome in (Outcome.FAILED, Outcome.PARTIAL, Outcome.ABORTED) or (status is None and code):
+        if outcome in _ERROR_OUTCOMES or (status is None and code):
             error = ErrorInfo(code=code, message=message or None) if code else None
             error = error or next((v[1] for v in verdicts if v[1] is not None), None)
-        draft.fields.update(status=status, provider_status=word or None, outcome=outcome, error=error)
+        fields = draft.fields
+        fields["status"] = status
+        fields["provider_status"] = word or None
+        fields["outcome"] = outcome
+        fields["error"] = error
 
     def _outcome(self, code: str | None, verdicts: list[Result], word: str) -> Outcome:
         """Sub-task verdicts decide (all success → success, all failed → failed, else partial); without any,
@@ -174,7 +199,7 @@ def _times(items: Iterable[datetime | None]) -> list[datetime]:
 def _keep(extra: dict[str, Any], **values: Any) -> None:
     """Copy the values that say something (not None, "", [] or {}) into `extra`."""
     for name, value in values.items():
-        if value is not None and value != "" and value != [] and value != {}:
+        if value is not None and (value or not isinstance(value, str | list | dict)):
             extra[name] = value
 
 
@@ -200,9 +225,7 @@ def _procedure(payload: dict[str, Any], r: _Read) -> list[_Draft]:
         message=task.Message,
         results=verdicts,
     )
-    sub_tasks = [
-        sub for item in items if item is not None for key, _ in SUBTASK_TYPES.values() if (sub := getattr(item, key))
-    ]
+    sub_tasks = [sub for item in items if item is not None for sub in _SUBTASK_OBJECTS(item.__dict__) if sub]
     begun = _times(sub.BeginProcessTime for sub in sub_tasks)
     ended = _times(sub.FinishTime for sub in sub_tasks)
     draft.fields.update(
@@ -680,7 +703,8 @@ def normalize_event(document: dict[str, Any], ctx: NormalizeContext, path: str) 
     """A push body or one PullEvents item: `EventType` picks the reader and the key its object sits under."""
     lenient = Lenient()
     # Only two envelope fields are read (Sign and T belong to verify), so no envelope model is built.
-    event_type = (lenient.str_(document.get("EventType"), f"{path}.EventType") or "").strip()
+    raw_type = document.get("EventType")
+    event_type = (raw_type if type(raw_type) is str else lenient.str_(raw_type, f"{path}.EventType") or "").strip()
     if not event_type:
         raise Unidentifiable("EventType is empty or not a string", f"{path}.EventType", document.get("EventType"))
     spec = EVENTS.get(event_type)
@@ -703,6 +727,10 @@ def _event_object(
 ) -> tuple[str, dict[str, Any] | None]:
     """The object of the event and its key: the documented keys first (`<Name>Event`, drifted names,
     `<Name>` alone as some doc pages show), then the only non-null object next to EventType."""
+    if spec is not None:  # the usual case: the object sits under the documented key
+        value = document.get(spec.keys[0])
+        if type(value) is dict:
+            return spec.keys[0], value
     candidates = [*(spec.keys if spec is not None else ()), f"{event_type}Event", event_type]
     if event_type.endswith("Complete"):
         candidates.append(f"{event_type.removesuffix('Complete')}CompleteEvent")

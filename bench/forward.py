@@ -1,6 +1,6 @@
 """Forwarding benchmark: how fast each sink drains the outbox, against how fast vodhook ingests.
 
-For each sink (JSON Lines, HTTP webhook, Redis Streams, NATS JetStream, RabbitMQ), `vodhook serve` runs as
+For each sink (JSON Lines, HTTP webhook, Redis Streams, NATS JetStream, RabbitMQ, MQTT), `vodhook serve` runs as
 its own process with that one sink, behind a TCP proxy of this script's own (the shared brokers are never
 touched), and gets the ingest benchmark's load (`bench._load`, unique legacy VOD callbacks, one task each).
 
@@ -39,8 +39,8 @@ from bench.ingest import free_port, load, start
 
 T = TypeVar("T")
 HERE = Path(__file__).resolve().parent
-SINKS = ("jsonl", "http", "redis", "nats", "rabbitmq")
-BROKERS = {"redis": 6379, "nats": 4222, "rabbitmq": 5672}
+SINKS = ("jsonl", "http", "redis", "nats", "rabbitmq", "mqtt")
+BROKERS = {"redis": 6379, "nats": 4222, "rabbitmq": 5672, "mqtt": 1883}
 
 
 def unique_bodies(count: int, tag: str) -> list[str]:
@@ -159,6 +159,11 @@ def target(kind: str, workdir: Path) -> Iterator[Target]:
                 "subject": f"vodhook.bench.{token}",
             }
             yield Target(settings, proxy.set_cut, lambda: asyncio.run(_nats_cleanup(stream)))
+        elif kind == "mqtt":
+            # no subscriber: Mosquitto acknowledges and drops, and keeps nothing to clean up (retain is off)
+            topic = f"vodhook-bench/{token}/{{task_id}}"
+            settings = {"type": "mqtt", "url": f"mqtt://127.0.0.1:{proxy.port}", "topic": topic}
+            yield Target(settings, proxy.set_cut, lambda: None)
         else:
             name = f"vodhook-bench-{token}"
             settings = {
@@ -324,6 +329,8 @@ def main() -> None:
     parser.add_argument("--sinks", default=",".join(SINKS))
     args = parser.parse_args()
     kinds = [kind for kind in args.sinks.split(",") if kind]
+    if unknown := [kind for kind in kinds if kind not in SINKS]:
+        parser.error(f"--sinks: unknown sink {unknown[0]!r} (one of {', '.join(SINKS)})")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         baseline = ingest_rate(workdir, args.seconds, args.connections, unique_bodies(40_000, "base"))

@@ -14,6 +14,8 @@ is forwarded, at least once, even across a crash. Each sink has its own dispatch
   messages carry higher versions.
 - **Sink down**: an unreachable sink (`SinkDown`) releases the batch without counting attempts and pauses
   the dispatcher (the same backoff, capped at 30 s between probes), so an outage delays, never loses.
+- **A sink that raises** anything else (a bug, a client library's surprise) fails that wave's messages like
+  a failed delivery, instead of leaving the batch leased until its lease runs out.
 """
 
 from __future__ import annotations
@@ -205,6 +207,15 @@ class Dispatcher:
                 for message in [*wave, *remaining]:
                     settlements.append(self._release(message, str(exc), attempted=False, after_s=pause))
                 return settlements, pause
+            except Exception as exc:
+                # A sink's bug, or a client library's surprise: whether the wave went out is unknown. Settle it
+                # as a failed attempt (retried with backoff, a dead letter in the end) rather than leave the
+                # batch leased until its lease runs out, and release the rest for the next cycle.
+                log.exception("sink %s: sending raised; the batch's messages are retried", self.name)
+                failure = DeliveryFailed(f"sink {self.name} raised {type(exc).__name__}: {exc}")
+                settlements.extend(self._failed(message, failure) for message in wave)
+                settlements.extend(self._release(message, None, attempted=False, after_s=0.0) for message in remaining)
+                return settlements, self.settings.poll_s
             self._sink_up()
             for message, result in zip(wave, results, strict=True):
                 if result is None:

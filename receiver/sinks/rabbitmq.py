@@ -66,24 +66,34 @@ class RabbitMqSink(Sink):
     async def send(self, batch: Sequence[Delivery]) -> list[SendResult]:
         try:
             exchange = await self._connect()
-        except (*_CONNECTION_ERRORS, TimeoutError, aiormq.exceptions.AMQPError) as exc:
+        except Exception as exc:
+            # Whatever stops the connection or the declarations, nothing of the batch was sent: the sink is
+            # down. Not only AMQP errors: aiormq raises StopAsyncIteration when the peer closes before its
+            # Connection.Start (a proxy or load balancer in front of a stopped broker, a broker starting up),
+            # and an exception other than SinkDown would keep the whole batch leased (2 x timeout_s + 30 s).
             await self.close()
-            raise SinkDown(f"rabbitmq {self.exchange_name}: {type(exc).__name__}: {exc}") from exc
+            raise SinkDown(f"rabbitmq {self.exchange_name}: {_describe(exc)}") from exc
         # publish in batch order (frames go out as each coroutine starts), then await all the confirms
         outcomes = await asyncio.gather(*(self._publish(exchange, d) for d in batch), return_exceptions=True)
         results: list[SendResult] = []
         lost = 0
+        reconnect = False
         for outcome in outcomes:
             if isinstance(outcome, _CONNECTION_ERRORS):
                 lost += 1
-                results.append(DeliveryFailed(f"rabbitmq connection lost: {type(outcome).__name__}: {outcome}"))
+                results.append(DeliveryFailed(f"rabbitmq connection lost: {_describe(outcome)}"))
             elif isinstance(outcome, TimeoutError | aiormq.exceptions.AMQPError):
-                results.append(DeliveryFailed(f"rabbitmq publish not confirmed: {type(outcome).__name__}: {outcome}"))
+                results.append(DeliveryFailed(f"rabbitmq publish not confirmed: {_describe(outcome)}"))
+            elif isinstance(outcome, Exception):
+                # unforeseen (a client library quirk): fail this message alone, rather than the batch staying
+                # leased, and start the next batch on a fresh connection rather than trust this one's state
+                reconnect = True
+                results.append(DeliveryFailed(f"rabbitmq publish failed: {_describe(outcome)}"))
             elif isinstance(outcome, BaseException):
                 raise outcome
             else:
                 results.append(None)
-        if lost:
+        if lost or reconnect:
             await self.close()
             if lost == len(batch):
                 raise SinkDown(f"rabbitmq {self.exchange_name}: connection lost")
@@ -108,3 +118,8 @@ class RabbitMqSink(Sink):
                 await connection.close()
             except Exception as exc:  # closing a broken connection must not fail the dispatcher
                 log.debug("sink %s: closing rabbitmq: %s", self.name, exc)
+
+
+def _describe(exc: BaseException) -> str:
+    """The exception's type, and its message when it has one (a TimeoutError or StopAsyncIteration has none)."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

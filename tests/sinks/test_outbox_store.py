@@ -6,6 +6,7 @@ Written against the `Store` ABC only, so another backend can run the same cases 
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +16,8 @@ import pytest
 from receiver.clock import ManualClock
 from receiver.config import SinkSettings
 from receiver.model import Event, Origin, Provider, Status
-from receiver.outbox import build_router
+from receiver.outbox import Dispatcher, build_router
+from receiver.sinks.base import Delivery, SendResult, Sink
 from receiver.store.base import (
     EventFilter,
     NewCapture,
@@ -179,3 +181,32 @@ async def test_redelivery_queues_the_first_message_again_with_a_new_delivery_id(
         assert message.message == by_event[message.event_id].message
         assert message.delivery_id not in {m.delivery_id for m in originals}
     assert [m.version for m in resent] == [1, 2]
+
+
+class _RaisingSink(Sink):
+    """A sink whose client library raised something it did not turn into a result (a bug, a surprise)."""
+
+    async def send(self, batch: Sequence[Delivery]) -> list[SendResult]:
+        raise StopAsyncIteration  # what aio-pika's connect raised on uvloop against a closing peer
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.mark.anyio
+async def test_a_sink_that_raises_fails_the_wave_and_leaves_nothing_leased(store: Store) -> None:
+    await ingest(store, [event("a", Status.WAITING), event("a", Status.PROCESSING), event("b", Status.WAITING)])
+    clock = ManualClock(T0)
+    settings = SinkSettings(backoff_base_s=5.0, backoff_max_s=5.0)
+    dispatcher = Dispatcher("s", settings, _RaisingSink("s"), store, clock, random.Random(7))
+    handled, _ = await dispatcher.run_once()
+    assert handled == 3
+    messages = {(m.task_key, m.version): m for m in await store.list_outbox(OutboxFilter(sink="s"))}
+    # the wave (each task's first message) failed as one attempt, with the exception named
+    for key in (("a", 1), ("b", 1)):
+        assert messages[key].attempts == 1
+        assert messages[key].last_error == "sink s raised StopAsyncIteration: "
+        assert messages[key].next_attempt_at is not None and messages[key].next_attempt_at > T0  # backoff
+    # a's second message was released untried, not left leased for the lease's 60 s and more
+    assert messages[("a", 2)].attempts == 0 and messages[("a", 2)].next_attempt_at == T0
+    assert dispatcher.failed == 2

@@ -315,6 +315,12 @@ def forward_run(kind: str, workdir: Path, seconds: float, connections: int, back
             result["dead"] = vodhook.counts().get("outbox_dead", 0)
             with contextlib.closing(sqlite3.connect(vodhook.db)) as conn:
                 result["retried"] = conn.execute("SELECT count(*) FROM outbox WHERE attempts > 1").fetchone()[0]
+                # why: a retry count alone cannot tell a slow endpoint (timeouts) from an outage's edge
+                for count, error in conn.execute(
+                    "SELECT count(*), substr(coalesce(last_error, '?'), 1, 120) AS why FROM outbox"
+                    " WHERE attempts > 1 GROUP BY why ORDER BY count(*) DESC LIMIT 3"
+                ):
+                    print(f"  ({kind}: {count} retried after {error!r})", flush=True)
             return result
         finally:
             vodhook.stop()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import threading
 import time
 from collections.abc import Awaitable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +24,13 @@ from starlette.responses import Response
 
 from receiver.config import ConfigError, SinkSettings, load_settings
 from receiver.outbox import make_sink
+from receiver.sinks.base import Delivery, SendResult
 from receiver.sinks.http import HttpSink
 from receiver.store.base import OutboxFilter, OutboxMessage, OutboxState
 from tests.conftest import RunningReceiver, serve_in_thread
 from tests.sinks.helpers import WebhookEndpoint, WebhookRequest, legacy_callback, on_loop, post_callbacks, wait_until
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def hmac_key() -> str:
@@ -64,6 +69,11 @@ def start(tmp_path: Path, endpoint: WebhookEndpoint) -> Iterator[Any]:
     yield run
     for running in started:
         running.stop()
+
+
+def delivery(n: int, task: str) -> Delivery:
+    message = {"schema_version": 1, "event_id": f"e{n}", "event_type": "X", "provider": "p", "task_id": task}
+    return Delivery.of(OutboxMessage(n, "hook", f"e{n}", "p", task, 1, message, "pending", 0, T0))
 
 
 def outbox(receiver: RunningReceiver, state: OutboxState) -> list[OutboxMessage]:
@@ -173,3 +183,45 @@ def test_max_attempts_makes_a_dead_letter(start: Any, endpoint: WebhookEndpoint)
     wait_until(lambda: len(outbox(receiver, OutboxState.DEAD)) == 1, "a dead letter")
     [dead] = outbox(receiver, OutboxState.DEAD)
     assert dead.attempts == 3 and "3 attempts" in (dead.last_error or "")
+
+
+def test_a_batch_goes_out_with_exactly_concurrency_requests_in_flight(endpoint: WebhookEndpoint) -> None:
+    """The sink spreads requests over several small connection pools; together they hold `concurrency`.
+
+    The endpoint holds every request until `concurrency` are in flight at once (or a deadline passes), and a
+    moment more, so a sink that allowed fewer would stall and show a lower peak, and one that allowed more a
+    higher one.
+    """
+    concurrency = 6  # not a multiple of the pool size: uneven pools must still add up
+    in_flight = 0
+    peak = 0
+    full: asyncio.Event | None = None
+
+    async def hold() -> Response:
+        nonlocal in_flight, peak, full
+        full = full or asyncio.Event()
+        in_flight += 1
+        peak = max(peak, in_flight)
+        if in_flight >= concurrency:
+            full.set()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(full.wait(), 10.0)
+            await asyncio.sleep(0.1)  # room for a request beyond the limit to show up
+        finally:
+            in_flight -= 1
+        return Response(status_code=200)
+
+    endpoint.answer = lambda request: hold()
+
+    async def deliver() -> list[SendResult]:
+        sink = HttpSink("hook", f"http://127.0.0.1:{endpoint.port}/hook", keys=[], timeout_s=30.0, concurrency=6)
+        try:
+            return await sink.send([delivery(n, f"task-{n}") for n in range(20)])
+        finally:
+            await sink.close()
+
+    results = asyncio.run(deliver())
+    assert results == [None] * 20
+    assert peak == concurrency
+    assert len(endpoint.accepted()) == 20

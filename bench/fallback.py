@@ -13,7 +13,10 @@ query finds them unfinished. The run ends when every task is finished in the rec
 - task queries spent on the tasks a callback finished after all (a late task queried while still running,
   whose callback then came): a cost the ratio above leaves out, so it is shown next to it;
 - listing requests (GetTaskList, DescribeTasks, GetVideoList + ListTranscodeTask) per recovered task, apart
-  (an Alibaba query that has to find the video's TranscodeTaskId first counts its ListTranscodeTask here);
+  (an Alibaba query that has to find the video's TranscodeTaskId first counts its ListTranscodeTask here),
+  the sweep's and the status listings' alike; how many of them were status listings (the fallback's
+  `listings`: one before the task queries of a batch of due tasks, `receiver.fallback.batch`) and how many
+  task queries they spared (due tasks they showed still running) in brackets;
 - the delay from a task's deadline to its recovery, p50 and p95 (the fallback's `recovery_delays_s`: legacy
   VOD's 100 queries/min makes it the slow one);
 - how the tasks ended (by callback, recovered, lost) and the wall time.
@@ -68,6 +71,8 @@ class Result:
     late: set[str]  # emulator ids of the tasks that ran past their deadline
     wasted: int  # task queries of tasks that did not end recovered (a callback finished them after all)
     listing: int
+    status_listings: int  # of `listing`: the fallback's status listings
+    spared: int  # due tasks a status listing showed still running (not queried)
     refused: int
     delays: list[float]
     seconds: float
@@ -83,7 +88,8 @@ class Result:
             f"queries/recovered {ratio(sum(self.queries.values()), recovered):5.2f} "
             f"(on time {ratio(sum(on_time), len(on_time)):4.2f} x{len(on_time)}, "
             f"late {ratio(sum(overdue), len(overdue)):4.2f} x{len(overdue)}; +{self.wasted} on callback-finished)  "
-            f"listing/recovered {ratio(self.listing, recovered):5.2f}  refused {self.refused:>3}  "
+            f"listing/recovered {ratio(self.listing, recovered):5.2f} "
+            f"(status {self.status_listings}, spared {self.spared})  refused {self.refused:>3}  "
             f"deadline->recovery p50 {quantile(self.delays, 0.5):6.2f} s p95 {quantile(self.delays, 0.95):6.2f} s  "
             f"wall {self.seconds:6.1f} s"
         )
@@ -178,6 +184,8 @@ def _measure(app: Any, emulator: BackgroundServer, receiver: BackgroundServer, d
         late=overdue,
         wasted=sum(asked[task] for task, state in states.items() if state != "recovered"),
         listing=sum(1 for q in queries if q["detail"]["action"] in LISTING),
+        status_listings=app.state.fallback.stats.listings,
+        spared=app.state.fallback.stats.spared,
         refused=sum(1 for q in queries if q["detail"]["outcome"] != "ok"),
         delays=list(app.state.fallback.stats.recovery_delays_s),
         seconds=seconds,

@@ -54,6 +54,9 @@ class ListedTask:
     task_id: str
     created_at: datetime | None
     parent: str | None = None  # set: its tasks need one more listing call (Alibaba: a video's ListTranscodeTask)
+    #: What the entry itself says of the task: True finished, False still running (waiting or processing), None
+    #: it does not say (no status field, or its fields disagree). Only False spares a task query (`batch`).
+    finished: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,12 @@ class ProviderApi(Protocol):
         """The tasks of a listed container (`ListedTask.parent`); one request, paid by the caller."""
         ...
 
+    async def list_running(self, since: datetime, until: datetime, token: str | None) -> Page:
+        """One page of the listing filtered to the tasks still processing, created in [since, until) where the
+        listing filters by creation (`batch`); one request, paid by the caller. Each entry's `finished` says
+        what the entry itself shows: only those it shows unfinished count as running."""
+        ...
+
     def resume_token(self, token: str | None, page: Page, newest: datetime | None) -> str | None:
         """Where the next sweep starts after the last page (`newest`: the newest creation the sweep listed)."""
         ...
@@ -129,6 +138,25 @@ def _iso_text(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _unix_finished(item: dict[str, Any], key: str) -> bool | None:
+    """A legacy entry's finish time (unix seconds, 0 while unfinished): finished or not; None when absent."""
+    if key not in item:
+        return None
+    return _unix(item.get(key)) is not None
+
+
+def _tc3_finished(item: dict[str, Any]) -> bool | None:
+    """A TaskSimpleInfo's progress: by its `Status` (VOD 3.0), by its `FinishTime` (empty, or MPS's zero time,
+    while unfinished); None when it carries neither, or the two disagree."""
+    by_status = {"FINISH": True, "ABORTED": True, "WAITING": False, "PROCESSING": False}.get(
+        str(item.get("Status") or "").upper()
+    )
+    by_time = None if item.get("FinishTime") is None else _iso(item.get("FinishTime")) is not None
+    if by_status is None or by_time is None:
+        return by_time if by_status is None else by_status
+    return by_status if by_status == by_time else None
+
+
 def _split(token: str | None) -> tuple[str | None, str | None]:
     """A time-filtered listing position `<since>|<page position>`: (since or None, position or None)."""
     if token and "|" not in token:  # a bare page position (a cursor kept before positions carried a time)
@@ -150,6 +178,18 @@ def _resume_by_time(token: str | None, newest: datetime | None) -> str | None:
         return _join(_iso_text(newest), None)
     since, _ = _split(token)
     return _join(since, None)
+
+
+def _legacy_page(answer: dict[str, Any]) -> Page:
+    raw = answer.get("data")
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    items = [i for i in (data.get("taskList") or []) if isinstance(i, dict) and i.get("vodTaskId")]
+    tasks = [
+        ListedTask(str(i["vodTaskId"]), _unix(i.get("createTime")), finished=_unix_finished(i, "finishTime"))
+        for i in items
+    ]
+    following = str(data.get("next") or "")
+    return Page(tasks, following or None)
 
 
 class LegacyApi:
@@ -175,13 +215,14 @@ class LegacyApi:
         return None  # GetTaskList documents no time filter: walk its (72 h) listing from the start
 
     async def list_page(self, token: str | None) -> Page:
-        answer = await self.client.get_task_list(next_cursor=token or None, size=100)
-        raw = answer.get("data")
-        data: dict[str, Any] = raw if isinstance(raw, dict) else {}
-        items = [i for i in (data.get("taskList") or []) if isinstance(i, dict) and i.get("vodTaskId")]
-        tasks = [ListedTask(str(i["vodTaskId"]), _unix(i.get("createTime"))) for i in items]
-        following = str(data.get("next") or "")
-        return Page(tasks, following or None)
+        return _legacy_page(await self.client.get_task_list(next_cursor=token or None, size=100))
+
+    async def list_running(self, since: datetime, until: datetime, token: str | None) -> Page:
+        # No documented time filter: the processing tasks of the whole 72 h listing, oldest first. The status
+        # value is spelled as GetTaskListByFileId documents it (`Processing|Finish`); entries whose finishTime
+        # is set are not taken for running, should the filter be ignored.
+        answer = await self.client.get_task_list(status="Processing", next_cursor=token or None, size=100)
+        return _legacy_page(answer)
 
     async def list_children(self, parent: str) -> list[ListedTask]:
         raise RuntimeError("tencent-vod-v2's task listing names tasks, not containers")
@@ -206,11 +247,15 @@ class LegacyApi:
 
 
 def _tc3_page(document: dict[str, Any], since: str | None) -> Page:
+    """A DescribeTasks page; its next position is `<since>|<ScrollToken>` (the sweep's) or, with `since` None,
+    the bare ScrollToken."""
     answer = document.get("Response") or {}
     items = [i for i in (answer.get("TaskSet") or []) if isinstance(i, dict) and i.get("TaskId")]
-    tasks = [ListedTask(str(i["TaskId"]), _iso(i.get("CreateTime"))) for i in items]
+    tasks = [ListedTask(str(i["TaskId"]), _iso(i.get("CreateTime")), finished=_tc3_finished(i)) for i in items]
     scroll = str(answer.get("ScrollToken") or "")
-    return Page(tasks, _join(since, scroll) if scroll else None)
+    if not scroll:
+        return Page(tasks, None)
+    return Page(tasks, _join(since, scroll) if since is not None else scroll)
 
 
 class VodV3Api:
@@ -242,6 +287,13 @@ class VodV3Api:
             created_after=since, limit=100, scroll_token=scroll, sort_ascending=True
         )
         return _tc3_page(answer, since)
+
+    async def list_running(self, since: datetime, until: datetime, token: str | None) -> Page:
+        answer = await self.client.describe_tasks(
+            status="PROCESSING", created_after=_iso_text(since), created_before=_iso_text(until), limit=100,
+            scroll_token=token, sort_ascending=True,
+        )
+        return _tc3_page(answer, None)
 
     async def list_children(self, parent: str) -> list[ListedTask]:
         raise RuntimeError("tencent-vod-v3's task listing names tasks, not containers")
@@ -289,6 +341,13 @@ class MpsApi:
         since, scroll = _split(token)
         return _tc3_page(await self.client.describe_tasks(start_time=since, limit=100, scroll_token=scroll), since)
 
+    async def list_running(self, since: datetime, until: datetime, token: str | None) -> Page:
+        # TaskSimpleInfo has no Status here: the filter says it, and each entry's zero FinishTime confirms it
+        answer = await self.client.describe_tasks(
+            status="PROCESSING", start_time=_iso_text(since), end_time=_iso_text(until), limit=100, scroll_token=token
+        )
+        return _tc3_page(answer, None)
+
     async def list_children(self, parent: str) -> list[ListedTask]:
         raise RuntimeError("tencent-mps's task listing names tasks, not containers")
 
@@ -307,6 +366,29 @@ class MpsApi:
 
 VIDEO_PAGE = 100  # GetVideoList's largest page
 TASK_PAGE = 50  # ListTranscodeTask's largest page
+
+
+VIDEO_DONE = {"Normal", "TranscodeFail"}  # GetVideoList Status values that say the video's transcoding ended
+
+
+def _video_page(answer: dict[str, Any], number: int) -> tuple[list[ListedTask], bool]:
+    """A GetVideoList page as listed transcode keys (each a container of tasks, for the sweep), and whether
+    another page follows (within the first VIDEO_LIST_CAP matches)."""
+    holder = answer.get("VideoList")
+    raw = holder.get("Video") if isinstance(holder, dict) else None
+    videos = [v for v in (raw or []) if isinstance(v, dict) and v.get("VideoId")]
+    tasks = [
+        ListedTask(
+            transcode_task_id(str(v["VideoId"])), _iso(v.get("CreationTime")), parent=str(v["VideoId"]),
+            finished=False if v.get("Status") == "Transcoding" else True if v.get("Status") in VIDEO_DONE else None,
+        )
+        for v in videos
+    ]
+    try:
+        total = int(answer.get("Total") or 0)
+    except (TypeError, ValueError):
+        total = 0
+    return tasks, bool(videos) and number * VIDEO_PAGE < min(total, VIDEO_LIST_CAP)
 
 
 class AliyunApi:
@@ -356,19 +438,19 @@ class AliyunApi:
         answer = await self.client.get_video_list(
             start_time=since, sort_by="CreationTime:Asc", page_size=VIDEO_PAGE, page_no=number
         )
-        holder = answer.get("VideoList")
-        raw = holder.get("Video") if isinstance(holder, dict) else None
-        videos = [v for v in (raw or []) if isinstance(v, dict) and v.get("VideoId")]
-        tasks = [
-            ListedTask(transcode_task_id(str(v["VideoId"])), _iso(v.get("CreationTime")), parent=str(v["VideoId"]))
-            for v in videos
-        ]
-        try:
-            total = int(answer.get("Total") or 0)
-        except (TypeError, ValueError):
-            total = 0
-        more = bool(videos) and number * VIDEO_PAGE < min(total, VIDEO_LIST_CAP)
+        tasks, more = _video_page(answer, number)
         return Page(tasks, _join(since, str(number + 1)) if more else None)
+
+    async def list_running(self, since: datetime, until: datetime, token: str | None) -> Page:
+        """The videos being transcoded (GetVideoList `Status=Transcoding`), by their creation: the receiver keys
+        a video's transcoding on the video (`transcode:<VideoId>`), and its Status follows its newest task."""
+        number = int(token or 1)
+        answer = await self.client.get_video_list(
+            start_time=_iso_text(since), end_time=_iso_text(until), status="Transcoding",
+            sort_by="CreationTime:Asc", page_size=VIDEO_PAGE, page_no=number,
+        )
+        tasks, more = _video_page(answer, number)
+        return Page(tasks, str(number + 1) if more else None)
 
     async def list_children(self, parent: str) -> list[ListedTask]:
         newest = await self._list_video(parent)

@@ -2,10 +2,12 @@
 
 One scheduler runs per store (a lease, so replicas do not double the queries); each pass sweeps the sources
 whose sweep is due, then serves the open tracked tasks whose next check has come, oldest deadline first,
-each query paid for from the account's shared token bucket. A task an answer shows still running is asked
-again when its age has doubled (`pacing`: within `backoff_base_s`..`backoff_max_s`); an error backs off,
-doubling from `backoff_base_s`. A "not found" answer marks the task `lost` once it is older than the
-provider's retention window (the guard: a task the provider has not indexed yet is not lost).
+each query paid for from the account's shared token bucket. When several tasks of a source are due at once,
+one listing request may first say which are still running (`batch`): those are not queried. A task an answer
+(or such a listing) shows still running is asked again when its age has doubled (`pacing`: within
+`backoff_base_s`..`backoff_max_s`); an error backs off, doubling from `backoff_base_s`. A "not found" answer
+marks the task `lost` once it is older than the provider's retention window (the guard: a task the provider
+has not indexed yet is not lost).
 
 Under concurrency and failure:
 - the serving scheduler queries only while it can prove it holds the lease (`lease.Lease`: TTL minus a
@@ -45,6 +47,7 @@ from datetime import datetime, timedelta
 
 from receiver.clock import Clock
 from receiver.config import Settings
+from receiver.fallback.batch import RETRY_AFTER_S, Listed, running_among, worth_listing
 from receiver.fallback.lease import Lease
 from receiver.fallback.pacing import recheck_wait, task_age_s
 from receiver.fallback.providers import provider_api
@@ -201,12 +204,69 @@ class Fallback:
             due = [task for task in due if task.source in self.sources]
             if not due:
                 return
+            listed = await self._list_running(due)
+            if self.stats.rate_limited > limited:
+                return
+            unseen = []  # what the listings did not show running: queried one by one, oldest deadline first
             for task in due:
+                shown = listed.get(task.source)
+                if shown is None or task.task_id not in shown.running or not await self._seen_running(task, shown):
+                    unseen.append(task)
+            for task in unseen:
                 await self.check(task)
                 if self.stats.rate_limited > limited:
                     return
             if len(due) < self.settings.batch:
                 return
+
+    async def _list_running(self, due: Sequence[TrackedTask]) -> dict[str, Listed]:
+        """Per source with enough tasks in `due` (`batch.worth_listing`), which of them its listing shows still
+        running. A listing that fails leaves its tasks to task queries (and its source, for a while); a
+        rate-limit answer pauses the bucket, and the caller ends the pass."""
+        groups: dict[str, list[TrackedTask]] = {}
+        for task in due:
+            groups.setdefault(task.source, []).append(task)
+        found: dict[str, Listed] = {}
+        for name, tasks in groups.items():
+            runtime = self.sources[name]
+            now = self.clock.now()
+            paused = runtime.listing_paused_until
+            if (paused is not None and now < paused) or not worth_listing(len(tasks), runtime.share.value):
+                continue
+            try:
+                found[name] = await running_among(runtime, tasks, self.stats, self.clock)
+            except (QueryGateClosed, StoreUnavailable):
+                raise
+            except ProviderError as exc:
+                self._provider_trouble(runtime, exc)
+                if exc.rate_limited:
+                    return found
+                runtime.listing_paused_until = now + timedelta(seconds=RETRY_AFTER_S)
+                log.warning("fallback: %s's status listing failed (%s); task queries only for %.0f s",
+                            name, exc, RETRY_AFTER_S)
+            except Exception:
+                self.stats.errors += 1
+                runtime.listing_paused_until = now + timedelta(seconds=RETRY_AFTER_S)
+                log.exception("fallback: %s's status listing failed; task queries only for %.0f s", name,
+                              RETRY_AFTER_S)
+        return found
+
+    async def _seen_running(self, task: TrackedTask, listed: Listed) -> bool:
+        """A due task the listing showed still running: asked again when its age (at the listing) has doubled,
+        as if a task query had said so; not counted as a query of it (`attempts`). False when it must be
+        queried after all: a callback of it is held, and only a task query's answer can judge that."""
+        current = await self._still_due(task)
+        if current is None:
+            self.stats.skipped += 1
+            return True
+        effects = {stored.effect for stored in await self.store.task_events(task.provider, task.task_id)}
+        if Effect.HELD in effects:
+            return False
+        self.sources[task.source].share.note(True)
+        self.stats.spared += 1
+        wait = self._recheck(current, listed.at)
+        await self._save_open(replace(current, last_error=None, next_check_at=listed.at + wait))
+        return True
 
     async def check(self, task: TrackedTask) -> bool:
         """Query one tracked task and record what its answer means; False when it was not queried after all.
@@ -230,6 +290,7 @@ class Fallback:
             self._provider_trouble(runtime, exc)
             if exc.not_found:  # a callback that says this task finished is not confirmed by that
                 self._unconfirmed(await self.store.refuse_held(task.provider, task.task_id, now, f"not found ({exc})"))
+                runtime.share.note(False)  # not running either: a listing would not have spared this query
             if exc.rate_limited:  # says nothing of the task: not an attempt, and it stays due
                 await self._save_open(replace(current, last_error=str(exc)))
             elif exc.not_found and self._past_retention(queried, runtime, now):
@@ -266,6 +327,7 @@ class Fallback:
         if alias is not None:  # the listener closed (or tracked) the task under the key the answer names
             await self._close_if_finished(queried, alias)
         after = await self.store.get_tracked(task.provider, task.task_id)
+        runtime.share.note(after is not None and after.state is TrackState.OPEN)
         if after is not None and after.state is not TrackState.OPEN:
             await self.store.save_tracked(replace(after, attempts=queried.attempts))
             if after.state is TrackState.RECOVERED:

@@ -38,6 +38,10 @@ class Metrics:
         )
         self.lost = gauge("vodhook_fallback_lost_total", "Tasks marked lost (not found past the retention window).")
         self.queries = gauge("vodhook_fallback_queries_total", "Provider queries made (task queries and listings).")
+        self.status_listings = gauge(
+            "vodhook_fallback_status_listings_total", "Running-tasks listings made before a batch's task queries."
+        )
+        self.spared = gauge("vodhook_fallback_spared_total", "Due tasks a listing showed running: not queried.")
         self.waits = gauge("vodhook_fallback_rate_limit_waits_total", "Queries that waited for a token.", ("source",))
         self.limited = gauge("vodhook_fallback_rate_limited_total", "The provider's rate-limit answers.")
         self.overdue = gauge("vodhook_fallback_overdue", "Open tracked tasks past their deadline now.")
@@ -62,6 +66,8 @@ class Metrics:
         self.lost.set(stats.lost)
         self.unconfirmed.set(stats.unconfirmed)
         self.queries.set(stats.queries)
+        self.status_listings.set(stats.listings)
+        self.spared.set(stats.spared)
         self.limited.set(stats.rate_limited)
         for name, runtime in fallback.sources.items():
             self.waits.labels(name).set(runtime.bucket.waits)

@@ -16,6 +16,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import SchemaSerializer, core_schema
 
+from receiver._schema import edited
+
 SCHEMA_VERSION = 1
 
 
@@ -264,23 +266,16 @@ def _content_serializer() -> SchemaSerializer:
     against every field of every call. The enum fields are written as the strings they are: a member of a
     `StrEnum` is a str whose text is its value, and pydantic-core's enum serializer reads `member.value`
     first, a Python call per enum field (seven on a one-output event), a quarter of the serialization's time.
-    pydantic-core would reuse each model's own serializer for a model it meets in the schema, unless the
-    model looks incomplete while this one is built: hence the brief flip of `__pydantic_complete__` (at
-    import time, under the import lock). tests/dialects/test_content_id.py compares the bytes with
-    `model_dump_json`'s on every fixture.
+    The models are built from the edited schema (`receiver._schema.edited`). tests/dialects/test_content_id.py
+    compares the bytes with `model_dump_json`'s on every fixture.
     """
     models: set[type[BaseModel]] = set()
     schema = _strings_for_enums(Event.__pydantic_core_schema__, models)
     fields = schema["schema"]["fields"]
     for name in RECEIPT_FIELDS:
         fields[name] = {**fields[name], "serialization_exclude": True}
-    for model in models:
-        model.__pydantic_complete__ = False
-    try:
+    with edited(models):
         return SchemaSerializer(schema)
-    finally:
-        for model in models:
-            model.__pydantic_complete__ = True
 
 
 def _strings_for_enums(schema: Any, models: set[type[BaseModel]]) -> Any:

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import SchemaValidator, core_schema, from_json
 
+from receiver._schema import edited
 from receiver.model import Event, Origin, Provider
 
 T = TypeVar("T")
@@ -223,22 +224,15 @@ def body_validator(
     model's unknown keys, for the fast path to look at. `text_decoders` are "before" validators that decode a
     value sent as JSON text and hand anything else on unchanged: validating JSON, pydantic gives such a
     validator the value as Python objects (a whole list of streams, built only to be validated again), so here
-    a value is validated natively first, and only a text goes through the decoder. pydantic-core would reuse
-    each model's own validator for a model it meets in the schema, unless the model looks incomplete while
-    this validator is built: hence the brief flip of `__pydantic_complete__` (at import time, under the
-    import lock).
+    a value is validated natively first, and only a text goes through the decoder. The models are built from
+    the edited schema (`receiver._schema.edited`).
     """
     models: set[type[BaseModel]] = set()
     skipped = getattr(skip, "__func__", skip)
     decoders = {getattr(function, "__func__", function) for function in text_decoders}
     schema = _fast_schema(TypeAdapter(tp).core_schema, models, False, skipped, keep_unknown, decoders)
-    for model in models:
-        model.__pydantic_complete__ = False
-    try:
+    with edited(models):
         return SchemaValidator(schema)
-    finally:
-        for model in models:
-            model.__pydantic_complete__ = True
 
 
 def _fast_schema(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,8 +15,42 @@ import pytest
 
 from receiver.clock import Clock
 from receiver.config import Settings, load_settings
+from receiver.fallback.scheduler import Fallback
+from receiver.ingest import Pipeline
+from receiver.store.base import Store
+from receiver.store.sqlite import SqliteStore
 from tests.conftest import RunningReceiver, serve_in_thread
 from tests.emulator.conftest import Control, emulator, sink  # noqa: F401  (the fixtures, re-exported)
+
+
+@dataclass
+class Rig:
+    """One scheduler as `vodhook serve` builds it (without the HTTP side): store, pipeline, Fallback."""
+
+    settings: Settings
+    store: Store
+    fallback: Fallback
+
+
+async def make_rig(settings: Settings, store: Store, clock: Clock, *, opened: bool = False) -> Rig:
+    if not opened:
+        await store.open()
+    pipeline = Pipeline(store, settings.sources, clock)
+    fallback = Fallback(settings, pipeline, clock)
+    fallback.attach()
+    return Rig(settings, store, fallback)
+
+
+@asynccontextmanager
+async def sqlite_rig(settings: Settings, clock: Clock) -> AsyncIterator[Rig]:
+    """A rig on the settings' SQLite store, stopped and closed when the block ends."""
+    rig = await make_rig(settings, SqliteStore(settings.sqlite_path, clock), clock)
+    try:
+        yield rig
+    finally:
+        await rig.fallback.stop()
+        await rig.store.close()
+
 
 SCENARIO_OUTCOME = {"success": "success", "fail": "failed", "partial": "partial"}
 PROVIDER = {"tencent-vod-v2": "tencent-vod", "tencent-vod-v3": "tencent-vod", "tencent-mps": "tencent-mps",

@@ -22,13 +22,18 @@ from receiver.config import Settings
 from receiver.emulator.config import EmulatorConfig
 from receiver.fallback.batch import MIN_DUE, RETRY_AFTER_S, RunningShare, creation_window, worth_listing
 from receiver.fallback.scheduler import Fallback
-from receiver.ingest import Pipeline
 from receiver.model import Origin
 from receiver.store.base import TrackedTask, TrackState
-from receiver.store.sqlite import SqliteStore
 from tests.conftest import FIXTURES
 from tests.emulator.conftest import Control
-from tests.fallback.conftest import PROVIDER, SURFACES, fallback_settings, receiver_task_id, task_queries
+from tests.fallback.conftest import (
+    PROVIDER,
+    SURFACES,
+    fallback_settings,
+    receiver_task_id,
+    sqlite_rig,
+    task_queries,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -49,15 +54,8 @@ async def rig(
     clock = ManualClock(datetime.now(UTC))
     settings = settings or fallback_settings(tmp_path, emu, dialect, source={"sweep": False},
                                              backoff_base_s=1.0, backoff_max_s=3600.0)
-    store = SqliteStore(settings.sqlite_path, clock)
-    await store.open()
-    fallback = Fallback(settings, Pipeline(store, settings.sources, clock), clock)
-    fallback.attach()
-    try:
-        yield fallback, clock
-    finally:
-        await fallback.stop()
-        await store.close()
+    async with sqlite_rig(settings, clock) as made:
+        yield made.fallback, clock
 
 
 async def track_due(fallback: Fallback, clock: ManualClock, dialect: str, tasks: list[dict[str, Any]]) -> None:

@@ -17,10 +17,8 @@ from receiver.clock import ManualClock
 from receiver.emulator.config import EmulatorConfig
 from receiver.fallback.pacing import recheck_wait, task_age_s
 from receiver.fallback.scheduler import Fallback
-from receiver.ingest import Pipeline
 from receiver.store.base import TrackedTask, TrackState
-from receiver.store.sqlite import SqliteStore
-from tests.fallback.conftest import fallback_settings
+from tests.fallback.conftest import fallback_settings, sqlite_rig
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -52,15 +50,8 @@ async def rig(tmp_path: Path, emulator: Any) -> AsyncIterator[tuple[Fallback, An
     clock = ManualClock(datetime.now(UTC))
     settings = fallback_settings(tmp_path, emu, DIALECT, source={"sweep": False},
                                  backoff_base_s=1.0, backoff_max_s=3600.0)
-    store = SqliteStore(settings.sqlite_path, clock)
-    await store.open()
-    fallback = Fallback(settings, Pipeline(store, settings.sources, clock), clock)
-    fallback.attach()
-    try:
-        yield fallback, emu, clock
-    finally:
-        await fallback.stop()
-        await store.close()
+    async with sqlite_rig(settings, clock) as made:
+        yield made.fallback, emu, clock
 
 
 def asked(emu: Any, task_id: str) -> int:

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,42 +24,23 @@ from typing import Any
 import httpx
 import pytest
 
-from receiver.clock import Clock, ManualClock, SystemClock
-from receiver.config import Settings, load_settings
+from receiver.clock import ManualClock, SystemClock
+from receiver.config import load_settings
 from receiver.emulator.config import CredentialConfig, DialectConfig, EmulatorConfig
 from receiver.fallback import batch, scheduler
 from receiver.fallback.scheduler import LEASE, Fallback
-from receiver.ingest import Pipeline
 from receiver.model import Origin
 from receiver.store.base import Store, TrackedTask, TrackState
 from receiver.store.sqlite import SqliteStore
 from tests.conftest import FIXTURES, free_port
 from tests.emulator.conftest import Control
-from tests.fallback.conftest import busiest_window, fallback_settings, ledger_time
+from tests.fallback.conftest import Rig, busiest_window, fallback_settings, ledger_time, make_rig
 from tests.store.conftest import Place, place  # noqa: F401  (the fixture, re-exported)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
 
 DIALECT = "tencent-vod-v2"
 PROVIDER = "tencent-vod"
-
-
-@dataclass
-class Rig:
-    """One scheduler as `vodhook serve` builds it (without the HTTP side): store, pipeline, Fallback."""
-
-    settings: Settings
-    store: Store
-    fallback: Fallback
-
-
-async def make_rig(settings: Settings, store: Store, clock: Clock, *, opened: bool = False) -> Rig:
-    if not opened:
-        await store.open()
-    pipeline = Pipeline(store, settings.sources, clock)
-    fallback = Fallback(settings, pipeline, clock)
-    fallback.attach()
-    return Rig(settings, store, fallback)
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ received twice (or replayed) gets the same id, while `source`, `origin`, `receiv
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import SchemaSerializer, core_schema
@@ -208,7 +209,7 @@ class Event(_Frozen):
         cost more than the rest of this method); names are still checked, as `extra="forbid"` would."""
         values = _EVENT_DEFAULTS.copy()  # declaration order, which is the order fields serialize in
         values.update(fields)
-        if len(values) != len(_EVENT_DEFAULTS) or not fields.keys() >= _ASSEMBLE_REQUIRED:
+        if len(values) != _EVENT_SIZE or not fields.keys() >= _ASSEMBLE_REQUIRED:
             unknown = sorted(values.keys() - _EVENT_DEFAULTS.keys())
             missing = sorted(_ASSEMBLE_REQUIRED - fields.keys())
             raise TypeError(f"Event fields: unknown {unknown}, missing {missing}")
@@ -218,10 +219,10 @@ class Event(_Frozen):
         values["warnings"] = list(values["warnings"])
         # What `model_construct` does, without its per-field bookkeeping (which costs more than validating).
         event = _new_object(cls)
-        _set_attribute(event, "__dict__", values)
-        _set_attribute(event, "__pydantic_fields_set__", _EVENT_FIELDS.copy())  # every field is set
-        _set_attribute(event, "__pydantic_extra__", None)
-        _set_attribute(event, "__pydantic_private__", None)
+        _set_dict(event, values)
+        _set_fields_set(event, _EVENT_FIELDS.copy())  # every field is set
+        _set_extra(event, None)
+        _set_private(event, None)
         # The id is stamped before the event is handed out, so the frozen model is never seen changing.
         values["event_id"] = content_id(event)
         return event
@@ -303,10 +304,52 @@ _EVENT_DEFAULTS: dict[str, Any] = {
 }
 #: Every field name: `Event.assemble` sets them all.
 _EVENT_FIELDS = set(_EVENT_DEFAULTS)
+_EVENT_SIZE = len(_EVENT_DEFAULTS)
 _new_object = object.__new__
-_set_attribute = object.__setattr__
+# BaseModel's own slots, set through their descriptors: `object.__setattr__` looks the descriptor up on every
+# call, which cost a fifth of `Event.assemble` (its id aside; a frozen model refuses its own `__setattr__`).
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 #: The required fields `Event.assemble` needs (it computes the id itself).
 _ASSEMBLE_REQUIRED = frozenset(name for name, info in Event.model_fields.items() if info.is_required()) - {"event_id"}
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _assembler(cls: type[M]) -> Callable[[dict[str, Any]], M]:
+    """`Event.assemble` for a part of an event (`Output`, `Stream`): a model built from `fields` without
+    validation. The dialects hand over values of the fields' own types (enum members, `Stream` and `ErrorInfo`
+    models, fresh lists), which validating again cost more than collecting them did;
+    tests/dialects/test_normalize_snapshot.py checks that validation would make the same parts. `fields` is
+    handed over (it becomes the model's own); names are checked, as `extra="forbid"` would. Only for models
+    whose defaults are immutable (`None`, a member): they are shared, not copied."""
+    # Declaration order, which is the order fields serialize in; a required field's placeholder is replaced.
+    defaults = {name: info.get_default() for name, info in cls.model_fields.items()}
+    required = frozenset(name for name, info in cls.model_fields.items() if info.is_required())
+    every_field = set(defaults)
+    size = len(defaults)
+
+    def assemble(fields: dict[str, Any]) -> M:
+        values = defaults.copy()
+        values.update(fields)
+        if len(values) != size or not fields.keys() >= required:
+            unknown = sorted(values.keys() - defaults.keys())
+            raise TypeError(f"{cls.__name__} fields: unknown {unknown}, missing {sorted(required - fields.keys())}")
+        model = _new_object(cls)
+        _set_dict(model, values)
+        _set_fields_set(model, every_field.copy())  # as `Event.assemble`
+        _set_extra(model, None)
+        _set_private(model, None)
+        return model
+
+    return assemble
+
+
+assemble_output = _assembler(Output)
+assemble_stream = _assembler(Stream)
 
 
 class Task(BaseModel):
@@ -336,3 +379,4 @@ class Task(BaseModel):
     provider_time: datetime | None = None
     first_seen_at: datetime
     changed_at: datetime
+

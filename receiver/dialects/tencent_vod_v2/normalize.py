@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from receiver.dialects._coerce import Lenient, validate_leniently, validate_outputs
+from receiver.dialects._coerce import Lenient, validate_leniently
 from receiver.dialects.base import NormalizeContext, Unidentifiable
 from receiver.dialects.tencent_vod_v2 import models as m
 from receiver.model import (
@@ -15,10 +15,14 @@ from receiver.model import (
     Event,
     Origin,
     Outcome,
+    Output,
     OutputKind,
     Provider,
     Status,
+    Stream,
     TaskKind,
+    assemble_output,
+    assemble_stream,
 )
 
 DIALECT_NAME = "tencent-vod-v2"
@@ -62,14 +66,14 @@ class _Draft:
 
     def build(self) -> Event:
         """The event; the draft's own fields are handed over (a draft is built once)."""
-        fields = self.fields
-        fields["outputs"] = validate_outputs(fields["outputs"])
-        return self.ctx.event(fields, Provider.TENCENT_VOD, DIALECT_NAME, self.lenient.warnings)
+        return self.ctx.event(self.fields, Provider.TENCENT_VOD, DIALECT_NAME, self.lenient.warnings)
 
 
-#: An output's (or a stream's) fields, collected as a plain dict: an event's outputs are then validated in one
-#: call, which costs half of building a model per output and per stream.
-Fields = dict[str, Any]
+#: Outputs and streams are built without validation (`receiver.model.assemble_output`): their values come from
+#: the validated wire models, already of the fields' types, and validating them again cost a tenth of a
+#: callback's normalization.
+_output = assemble_output
+_stream = assemble_stream
 
 
 # entry point ---------------------------------------------------------------------------------------------
@@ -119,40 +123,44 @@ def _fill_procedure(
     draft: _Draft, block: m.ProcedureData, raw: dict[str, Any], path: str, status_word: str | None
 ) -> None:
     lenient = draft.lenient
-    status = _task_status(status_word, f"{path}.status", lenient)
+    status = _task_status(status_word, path, lenient)
     outputs = _subtask_outputs(block.processTaskList or [])
-    draft.fields.update(
-        task_id=block.vodTaskId or draft.ctx.task_id_hint,
-        task_kind=TaskKind.PROCEDURE,
-        media_id=block.fileId,
-        status=status,
-        provider_status=status_word,
-        outputs=outputs,
-    )
+    fields = draft.fields
+    fields["task_id"] = block.vodTaskId or draft.ctx.task_id_hint
+    fields["task_kind"] = TaskKind.PROCEDURE
+    fields["media_id"] = block.fileId
+    fields["status"] = status
+    fields["provider_status"] = status_word
+    fields["outputs"] = outputs
     if block.errCode:
-        draft.fields["error"] = ErrorInfo(code=str(block.errCode), message=block.message or None)
+        fields["error"] = ErrorInfo(code=str(block.errCode), message=block.message or None)
     if status is Status.FINISHED:
-        draft.fields["outcome"] = _procedure_outcome(block.errCode, outputs, lenient, path)
-    for name in ("metaData", "drm", "contentReviewList", "aIAnalysisList"):  # kept verbatim
+        fields["outcome"] = _procedure_outcome(block.errCode, outputs, lenient, path)
+    extra = fields["extra"]
+    for name in _VERBATIM:
         value = raw.get(name)
         if value:
-            draft.fields["extra"][name] = value
+            extra[name] = value
 
 
-def _procedure_outcome(err_code: int | None, outputs: Sequence[Fields], lenient: Lenient, path: str) -> Outcome:
+#: The procedure's blocks kept in `extra` as sent.
+_VERBATIM = ("metaData", "drm", "contentReviewList", "aIAnalysisList")
+
+
+def _procedure_outcome(err_code: int | None, outputs: Sequence[Output], lenient: Lenient, path: str) -> Outcome:
     """errCode ≠ 0 fails the flow; otherwise the sub-task results decide, and a disagreement is a warning."""
     if err_code:
         return Outcome.FAILED
     from_results = outcome_of(outputs)
     if from_results is not Outcome.SUCCESS:
-        failed = sum(1 for output in outputs if output["outcome"] is Outcome.FAILED)
+        failed = sum(1 for output in outputs if output.outcome is Outcome.FAILED)
         lenient.warn(f"{path}.errCode", err_code, f"says success but {failed} of {len(outputs)} sub-tasks failed")
     return from_results
 
 
-def outcome_of(outputs: Sequence[Fields]) -> Outcome:
+def outcome_of(outputs: Sequence[Output]) -> Outcome:
     """success when every output succeeded (or there are none), failed when none did, else partial."""
-    results = [output["outcome"] for output in outputs if output["outcome"] is not None]
+    results = [output.outcome for output in outputs if output.outcome is not None]
     if not results or all(result is Outcome.SUCCESS for result in results):
         return Outcome.SUCCESS
     if all(result is Outcome.FAILED for result in results):
@@ -160,43 +168,60 @@ def outcome_of(outputs: Sequence[Fields]) -> Outcome:
     return Outcome.PARTIAL
 
 
-def _subtask_outputs(tasks: Sequence[m.ProcessTask]) -> list[Fields]:
+def _subtask_outputs(tasks: Sequence[m.ProcessTask]) -> list[Output]:
     seen: dict[tuple[str, int | None], int] = {}
     outputs = []
     for task in tasks:
         task_type = task.taskType or "Unknown"
-        definition = task.input.definition if task.input else None
-        position = seen.get((task_type, definition), 0)
-        seen[(task_type, definition)] = position + 1
-        status, outcome = SUBTASK_STATUS.get((task.status or "").upper(), (None, None))
-        out = task.output or m.ProcessTaskOutput()
-        video = out.videoStreamList[0] if out.videoStreamList else None
-        urls = _subtask_urls(task_type, out)
+        task_input = task.input
+        definition = None if task_input is None else task_input.definition
+        repeat = (task_type, definition)
+        position = seen.get(repeat, 0)
+        seen[repeat] = position + 1
+        status, outcome = _subtask_status(task.status)
+        out = task.output or _NO_OUTPUT
+        urls = _subtask_urls(out)
+        video = out.videoStreamList
+        fps = out.fps
+        if fps is None and video:
+            fps = video[0].fps
         outputs.append(
-            {
-                "key": f"{task_type}:{'' if definition is None else definition}#{position}",
-                "kind": SUBTASK_OUTPUT_KIND.get(task_type, OutputKind.OTHER),
-                "definition": None if definition is None else str(definition),
-                "url": out.url or (urls[0] if len(urls) == 1 and task_type == "CoverBySnapshot" else None),
-                "urls": urls or None,
-                "container": out.container,
-                "size_bytes": out.size if out.size is not None else out.fileSize,
-                "bitrate_bps": out.bitrate,
-                "width": out.width,
-                "height": out.height,
-                "duration_s": out.duration,
-                "fps": out.fps if out.fps is not None else (video.fps if video else None),
-                "md5": out.md5 or None,
-                "streams": _streams(out.videoStreamList, out.audioStreamList),
-                "status": status,
-                "outcome": outcome,
-                "error": ErrorInfo(code=str(task.errCode), message=task.message or None) if task.errCode else None,
-            }
+            _output(
+                {
+                    "key": f"{task_type}:{'' if definition is None else definition}#{position}",
+                    "kind": SUBTASK_OUTPUT_KIND.get(task_type, OutputKind.OTHER),
+                    "definition": None if definition is None else str(definition),
+                    "url": out.url or (urls[0] if len(urls) == 1 and task_type == "CoverBySnapshot" else None),
+                    "urls": urls or None,
+                    "container": out.container,
+                    "size_bytes": out.size if out.size is not None else out.fileSize,
+                    "bitrate_bps": out.bitrate,
+                    "width": out.width,
+                    "height": out.height,
+                    "duration_s": out.duration,
+                    "fps": fps,
+                    "md5": out.md5 or None,
+                    "streams": _streams(video, out.audioStreamList) if video or out.audioStreamList else None,
+                    "status": status,
+                    "outcome": outcome,
+                    "error": ErrorInfo(code=str(task.errCode), message=task.message or None) if task.errCode else None,
+                }
+            )
         )
     return outputs
 
 
-def _subtask_urls(task_type: str, out: m.ProcessTaskOutput) -> list[str]:
+#: What a sub-task without `output` reads as (only ever read).
+_NO_OUTPUT = m.ProcessTaskOutput()
+
+
+def _subtask_status(word: str | None) -> tuple[Status | None, Outcome | None]:
+    """The sub-task's status word as sent (upper-case), else upper-cased; unknown words give none."""
+    found = SUBTASK_STATUS.get(word or "")
+    return found if found is not None else SUBTASK_STATUS.get((word or "").upper(), (None, None))
+
+
+def _subtask_urls(out: m.ProcessTaskOutput) -> list[str]:
     if out.imageUrls:
         return list(out.imageUrls)
     if out.imgInfo:
@@ -210,22 +235,25 @@ def _subtask_urls(task_type: str, out: m.ProcessTaskOutput) -> list[str]:
     return []
 
 
-def _streams(video: Sequence[m.VideoStream] | None, audio: Sequence[m.AudioStream] | None) -> list[Fields] | None:
+def _streams(video: Sequence[m.VideoStream] | None, audio: Sequence[m.AudioStream] | None) -> list[Stream] | None:
     streams = [
-        {
-            "type": "video",
-            "codec": s.codec,
-            "bitrate_bps": s.bitrate,
-            "width": s.width,
-            "height": s.height,
-            "fps": s.fps,
-        }
-        for s in video or []
+        _stream(
+            {
+                "type": "video",
+                "codec": s.codec,
+                "bitrate_bps": s.bitrate,
+                "width": s.width,
+                "height": s.height,
+                "fps": s.fps,
+            }
+        )
+        for s in video or ()
     ]
-    streams += [
-        {"type": "audio", "codec": s.codec, "bitrate_bps": s.bitrate, "sample_rate_hz": s.samplingRate}
-        for s in audio or []
-    ]
+    if audio:
+        streams += [
+            _stream({"type": "audio", "codec": s.codec, "bitrate_bps": s.bitrate, "sample_rate_hz": s.samplingRate})
+            for s in audio
+        ]
     return streams or None
 
 
@@ -239,28 +267,32 @@ def _transcode(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, pa
         position = positions.get(item.definition, 0)
         positions[item.definition] = position + 1
         outputs.append(
-            {
-                "key": f"Transcode:{'' if item.definition is None else item.definition}#{position}",
-                "kind": OutputKind.VIDEO,
-                "definition": None if item.definition is None else str(item.definition),
-                "url": item.url,
-                "bitrate_bps": item.vbitrate,
-                "width": item.vwidth,
-                "height": item.vheight,
-                "duration_s": block.duration,
-                "status": Status.FINISHED,
-                "outcome": Outcome.SUCCESS,
-            }
+            _output(
+                {
+                    "key": f"Transcode:{'' if item.definition is None else item.definition}#{position}",
+                    "kind": OutputKind.VIDEO,
+                    "definition": None if item.definition is None else str(item.definition),
+                    "url": item.url,
+                    "bitrate_bps": item.vbitrate,
+                    "width": item.vwidth,
+                    "height": item.vheight,
+                    "duration_s": block.duration,
+                    "status": Status.FINISHED,
+                    "outcome": Outcome.SUCCESS,
+                }
+            )
         )
     if block.coverUrl:
         outputs.append(
-            {
-                "key": "Cover#0",
-                "kind": OutputKind.IMAGE,
-                "url": block.coverUrl,
-                "status": Status.FINISHED,
-                "outcome": Outcome.SUCCESS,
-            }
+            _output(
+                {
+                    "key": "Cover#0",
+                    "kind": OutputKind.IMAGE,
+                    "url": block.coverUrl,
+                    "status": Status.FINISHED,
+                    "outcome": Outcome.SUCCESS,
+                }
+            )
         )
     _finished(draft, code, block.message)
     draft.fields.update(
@@ -284,17 +316,19 @@ def _finished(draft: _Draft, code: int | None, message: str | None) -> None:
         draft.fields["error"] = ErrorInfo(code=str(code), message=message or None)
 
 
-def _file_output(key: str, info: m.FileInfo, kind: OutputKind = OutputKind.VIDEO) -> Fields:
+def _file_output(key: str, info: m.FileInfo, kind: OutputKind = OutputKind.VIDEO) -> Output:
     ok = not info.status
-    return {
-        "key": key,
-        "kind": kind,
-        "url": info.fileUrl,
-        "container": info.fileType,
-        "status": Status.FINISHED,
-        "outcome": Outcome.SUCCESS if ok else Outcome.FAILED,
-        "error": None if ok else ErrorInfo(code=str(info.status), message=info.message or None),
-    }
+    return _output(
+        {
+            "key": key,
+            "kind": kind,
+            "url": info.fileUrl,
+            "container": info.fileType,
+            "status": Status.FINISHED,
+            "outcome": Outcome.SUCCESS if ok else Outcome.FAILED,
+            "error": None if ok else ErrorInfo(code=str(info.status), message=info.message or None),
+        }
+    )
 
 
 def _clip(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: str) -> list[_Draft]:
@@ -334,7 +368,7 @@ def _concat(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path:
     if block.status and outcome is not Outcome.FAILED:
         outcome = Outcome.FAILED
     draft.fields["outcome"] = outcome
-    failed = next((o["error"] for o in outputs if o["error"]), None)
+    failed = next((o.error for o in outputs if o.error), None)
     if block.status:
         draft.fields["error"] = ErrorInfo(code=str(block.status), message=block.message or None)
     elif failed is not None:
@@ -352,22 +386,25 @@ def _snapshot(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, pat
     outputs = []
     for index, pic in enumerate(block.picInfo or []):
         ok = not pic.status
+        offset = index if pic.timeOffset is None else pic.timeOffset
         outputs.append(
-            {
-                "key": f"SnapshotByTimeOffset:{definition or ''}:{index if pic.timeOffset is None else pic.timeOffset}",
-                "kind": OutputKind.IMAGE,
-                "definition": definition,
-                "url": pic.url,
-                "status": Status.FINISHED,
-                "outcome": Outcome.SUCCESS if ok else Outcome.FAILED,
-                "error": None if ok else ErrorInfo(code=str(pic.status)),
-            }
+            _output(
+                {
+                    "key": f"SnapshotByTimeOffset:{definition or ''}:{offset}",
+                    "kind": OutputKind.IMAGE,
+                    "definition": definition,
+                    "url": pic.url,
+                    "status": Status.FINISHED,
+                    "outcome": Outcome.SUCCESS if ok else Outcome.FAILED,
+                    "error": None if ok else ErrorInfo(code=str(pic.status)),
+                }
+            )
         )
     _finished(draft, block.status, block.message)
     if not block.status and outputs:
         draft.fields["outcome"] = outcome_of(outputs)
         # Failed pictures carry the only error code the event has (there is no data.status).
-        draft.fields["error"] = next((o["error"] for o in outputs if o["error"]), None)
+        draft.fields["error"] = next((o.error for o in outputs if o.error), None)
     draft.fields.update(
         task_id=block.vodTaskId or ctx.task_id_hint, task_kind=TaskKind.SNAPSHOT, media_id=block.fileId, outputs=outputs
     )
@@ -382,14 +419,16 @@ def _sprite(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path:
     outputs = []
     if block.imageSpriteUrl:
         outputs.append(
-            {
-                "key": f"ImageSprites:{definition or ''}#0",
-                "kind": OutputKind.SPRITE,
-                "definition": definition,
-                "urls": list(block.imageSpriteUrl),
-                "status": Status.FINISHED,
-                "outcome": Outcome.SUCCESS,
-            }
+            _output(
+                {
+                    "key": f"ImageSprites:{definition or ''}#0",
+                    "kind": OutputKind.SPRITE,
+                    "definition": definition,
+                    "urls": list(block.imageSpriteUrl),
+                    "status": Status.FINISHED,
+                    "outcome": Outcome.SUCCESS,
+                }
+            )
         )
     draft.fields.update(
         task_id=block.vodTaskId or ctx.task_id_hint, task_kind=TaskKind.SPRITE, media_id=block.fileId, outputs=outputs
@@ -412,21 +451,23 @@ def _upload(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path:
         task_kind=TaskKind.UPLOAD,
         media_id=block.fileId,
         outputs=[
-            {
-                "key": "File#0",
-                "kind": OutputKind.VIDEO,
-                "url": block.fileUrl,
-                "container": meta.container,
-                "size_bytes": meta.size if meta.size is not None else block.fileSize,
-                "bitrate_bps": meta.bitrate if meta.bitrate is not None else block.bitrate,
-                "width": meta.width if meta.width is not None else block.width,
-                "height": meta.height if meta.height is not None else block.height,
-                "duration_s": _first(meta.floatDuration, meta.duration, block.duration),
-                "md5": meta.md5 or None,
-                "streams": _streams(meta.videoStreamList, meta.audioStreamList),
-                "status": Status.FINISHED,
-                "outcome": Outcome.SUCCESS if not block.status else Outcome.FAILED,
-            }
+            _output(
+                {
+                    "key": "File#0",
+                    "kind": OutputKind.VIDEO,
+                    "url": block.fileUrl,
+                    "container": meta.container,
+                    "size_bytes": meta.size if meta.size is not None else block.fileSize,
+                    "bitrate_bps": meta.bitrate if meta.bitrate is not None else block.bitrate,
+                    "width": meta.width if meta.width is not None else block.width,
+                    "height": meta.height if meta.height is not None else block.height,
+                    "duration_s": _first(meta.floatDuration, meta.duration, block.duration),
+                    "md5": meta.md5 or None,
+                    "streams": _streams(meta.videoStreamList, meta.audioStreamList),
+                    "status": Status.FINISHED,
+                    "outcome": Outcome.SUCCESS if not block.status else Outcome.FAILED,
+                }
+            )
         ]
         if block.fileUrl or block.fileId
         else [],
@@ -459,13 +500,15 @@ def _pull(data: dict[str, Any], ctx: NormalizeContext, lenient: Lenient, path: s
         task_kind=TaskKind.PULL,
         media_id=block.fileId,
         outputs=[
-            {
-                "key": "File#0",
-                "kind": OutputKind.VIDEO,
-                "url": block.fileUrl,
-                "status": Status.FINISHED,
-                "outcome": Outcome.SUCCESS if not block.status else Outcome.FAILED,
-            }
+            _output(
+                {
+                    "key": "File#0",
+                    "kind": OutputKind.VIDEO,
+                    "url": block.fileUrl,
+                    "status": Status.FINISHED,
+                    "outcome": Outcome.SUCCESS if not block.status else Outcome.FAILED,
+                }
+            )
         ]
         if block.fileUrl
         else [],
@@ -510,11 +553,14 @@ def _first(*values: float | None) -> float | None:
 
 
 def _task_status(word: str | None, path: str, lenient: Lenient) -> Status | None:
+    """The status word of the block at `path` (as sent, else trimmed and upper-cased); an unknown one warns."""
     if word is None:
         return None
-    status = TASK_STATUS.get(word.strip().upper())
+    status = TASK_STATUS.get(word)
     if status is None:
-        lenient.warn(path, word, "unknown task status")
+        status = TASK_STATUS.get(word.strip().upper())
+        if status is None:
+            lenient.warn(f"{path}.status", word, "unknown task status")
     return status
 
 
@@ -571,7 +617,7 @@ def _task_info_answer(document: dict[str, Any], ctx: NormalizeContext) -> Event:
     if ctx.task_id_hint and not data.get("vodTaskId"):
         data["vodTaskId"] = ctx.task_id_hint
     [draft] = CALLBACK_READERS[event_type](data, _poll_ctx(ctx), lenient, "$.data")
-    status = _task_status(answer.status, "$.status", lenient)
+    status = _task_status(answer.status, "$", lenient)
     fields = draft.fields
     fields.update(
         created_at=answer.createTime,

@@ -25,6 +25,7 @@ Regenerate (only when an output change is intended and the stored ids are migrat
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import random
@@ -127,18 +128,18 @@ _ODD_TEXT = [
 _ODD_VALUES: list[Any] = [None, True, False, 0, 1, -1, 2**63, 2**70, 1.0, 1.5, -0.0, 1e300, [], {}, [None], {"x": 1}]
 
 
-def _mutate_tree(document: Any, rng: random.Random) -> Any:
+def _mutate_tree(document: Any, rng: random.Random, odd_values: list[Any]) -> Any:
     for _ in range(rng.randint(1, 3)):
         places = slots(document)
         if not places:
-            return rng.choice(_ODD_VALUES)
+            return rng.choice(odd_values)
         container, key = rng.choice(places)
         value = container[key]
         action = rng.choice(["drop", "swap", "stringify", "text", "numeric", "key_space", "null", "nest", "float"])
         if action == "drop":
             del container[key]
         elif action == "swap":
-            container[key] = rng.choice(_ODD_VALUES)
+            container[key] = rng.choice(odd_values)
         elif action == "stringify":
             container[key] = json.dumps(value) if not isinstance(value, str) else value
         elif action == "text":
@@ -175,7 +176,7 @@ def _mutate_bytes(body: bytes, rng: random.Random) -> bytes:
     return body
 
 
-def mutations(path: Path) -> list[bytes]:
+def _mutations_of(path: Path, odd_values: list[Any]) -> list[bytes]:
     body = path.read_bytes()
     try:
         tree = json.loads(body)
@@ -186,10 +187,27 @@ def mutations(path: Path) -> list[bytes]:
         rng = random.Random(f"{path.relative_to(FIXTURES)}#{index}")
         mutated = body
         if tree is not None and rng.random() < 0.85:
-            document = _mutate_tree(json.loads(body), rng)
+            document = _mutate_tree(json.loads(body), rng, odd_values)
             mutated = json.dumps(document, ensure_ascii=rng.random() < 0.5).encode("utf-8", "surrogatepass")
         out.append(_mutate_bytes(mutated, rng))
     return out
+
+
+@functools.cache
+def _all_mutations() -> dict[Path, list[bytes]]:
+    """Every fixture's mutations, made in one pass over every dialect in `DIALECTS` order, as `write` made them.
+
+    A swap puts the pool's own list or dict into a document, not a copy, and a later step may edit it in place
+    (`{"x": 1}` became `{"x ": 1}`, then `{"x ": "1"}`): later fixtures' mutations draw the edited value. The
+    snapshot pins the bodies of that one pass, so the bodies of a dialect must not depend on which tests ran
+    before (one dialect alone drew `{"x": 1}`): the pass runs once, from a fresh copy of the pool.
+    """
+    odd_values = copy.deepcopy(_ODD_VALUES)
+    return {path: _mutations_of(path, odd_values) for name in DIALECTS for path in fixtures_of(name)}
+
+
+def mutations(path: Path) -> list[bytes]:
+    return _all_mutations()[path]
 
 
 # the snapshot ---------------------------------------------------------------------------------------------------

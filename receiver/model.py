@@ -380,3 +380,26 @@ class Task(BaseModel):
     first_seen_at: datetime
     changed_at: datetime
 
+
+def _stored_serializer(model: type[BaseModel]) -> SchemaSerializer:
+    """`model`'s own serializer (`model_dump_json`), but with enum fields written as the strings they are:
+    the same text for less (see `_content_serializer`). tests/store/test_stored_json.py compares the text with
+    `model_dump_json`'s."""
+    models: set[type[BaseModel]] = set()
+    schema = _strings_for_enums(model.__pydantic_core_schema__, models)
+    with edited(models):
+        return SchemaSerializer(schema)
+
+
+_EVENT_JSON = _stored_serializer(Event)
+_TASK_JSON = _stored_serializer(Task)
+
+
+def event_json(event: Event) -> str:
+    """`event.model_dump_json()`, as the stores write every event they keep."""
+    return _EVENT_JSON.to_json(event).decode()
+
+
+def task_json(task: Task) -> str:
+    """`task.model_dump_json()`, as the stores write every task state they keep."""
+    return _TASK_JSON.to_json(task).decode()

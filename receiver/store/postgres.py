@@ -53,7 +53,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from receiver.clock import Clock, SystemClock
 from receiver.config import RefusalSettings
 from receiver.messages import build_message
-from receiver.model import Event, Origin, Task
+from receiver.model import Event, Origin, Task, event_json, task_json
 from receiver.state import TRUSTED_REPORTS, holds, judge_all, merge, unconfirmed_reason
 from receiver.store._where import capture_conditions, event_conditions, render_where
 from receiver.store.base import (
@@ -535,7 +535,7 @@ class PostgresStore(Store):
                     task.outcome.value if task.outcome else None,
                     _clean(task.source),
                     task.changed_at,
-                    task.model_dump_json(),
+                    task_json(task),
                 )
                 for task in changed.values()
             ],
@@ -1290,7 +1290,7 @@ def _event_row(event: Event, effect: Effect) -> tuple[Any, ...]:
         _clean(event.transition_key),
         effect.value,
         event.received_at,
-        event.model_dump_json(),
+        event_json(event),
     )
 
 

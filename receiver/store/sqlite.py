@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from receiver.clock import Clock, SystemClock
 from receiver.config import RefusalSettings
 from receiver.messages import build_message
-from receiver.model import Event, Origin, Task
+from receiver.model import Event, Origin, Task, event_json, task_json
 from receiver.state import TRUSTED_REPORTS, holds, judge_all, merge, unconfirmed_reason
 from receiver.store._where import capture_conditions, event_conditions, render_where
 from receiver.store.base import (
@@ -487,7 +487,7 @@ class SqliteStore(Store):
                     task.outcome.value if task.outcome else None,
                     task.source,
                     to_text(task.changed_at),
-                    task.model_dump_json(),
+                    task_json(task),
                 ),
             )
         applied = Applied(event=event, duplicate=False, effect=effect, task=task)
@@ -519,7 +519,7 @@ class SqliteStore(Store):
                 event.transition_key,
                 effect.value,
                 to_text(event.received_at),
-                event.model_dump_json(),
+                event_json(event),
             ),
         )
 

@@ -70,6 +70,7 @@ def create_app(settings: Settings, clock: Clock | None = None, store: Store | No
     # A worker process needs a store it can open itself: not one handed in (tests), and never a test clock.
     worker = Worker(settings, forwarding.wake) if settings.processing_mode == "worker" and own_store else None
     pipeline.external = worker is not None
+    pipeline.hand_over = worker.hand_over if worker is not None else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

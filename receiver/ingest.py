@@ -44,6 +44,8 @@ AppliedListener = Callable[[Sequence[Applied]], Awaitable[None]]
 
 _QUEUE_MAX = 10_000
 _BATCH_MAX = 256
+#: How many ids of captures read back from the store a processor remembers (see `Pipeline.offer`).
+_REMEMBERED_MAX = 16_384
 _TAKEOVER_EVERY_S = 5.0
 _FETCHED_GRACE_S = 30.0
 
@@ -87,6 +89,12 @@ class Pipeline:
         self.poll_s = poll_s
         #: True when a worker process (receiver.worker) processes this receiver's captures.
         self.external = False
+        #: Set when a worker process processes this receiver's captures: each accepted capture goes to it as
+        #: soon as it is committed (`Worker.hand_over`), so the worker need not read it back from the store.
+        self.hand_over: Callable[[Capture], None] | None = None
+        self._queued_ids: set[int] = set()  # offered and queued, not yet processed
+        self._unfinished = 0  # offered and not yet processed (or failed): what `drain` waits for
+        self._read_back: dict[int, None] = {}  # read back from the store and processed, oldest first
 
     @property
     def processing(self) -> bool:
@@ -122,7 +130,7 @@ class Pipeline:
                 while await self.store.pending_captures(limit=1):
                     await asyncio.sleep(0.01)
                 return
-            while not (self._queue.empty() and self._idle.is_set() and not self._overflowed):
+            while not (self._unfinished == 0 and self._idle.is_set() and not self._overflowed):
                 await asyncio.sleep(0.005)
 
         await asyncio.wait_for(idle(), timeout)
@@ -150,14 +158,31 @@ class Pipeline:
         )
         capture_id = await self.store.capture(new)
         if verification.accepted and self.processing:
-            self._enqueue(Capture(**vars(new), id=capture_id))
+            self.offer(Capture(**vars(new), id=capture_id))
+        elif verification.accepted and self.hand_over is not None:
+            self.hand_over(Capture(**vars(new), id=capture_id))
         return Receipt(capture_id, verification)
 
-    def _enqueue(self, capture: Capture) -> None:
+    def offer(self, capture: Capture) -> None:
+        """Queue a committed capture for processing.
+
+        A capture can reach a processor twice: offered (by `receive`, or by the server through the worker's
+        hand-over pipe) and read back from the store by a pass that ran while the offer was on its way. The
+        read-back skips captures that are queued, and an offer of one already read back is dropped."""
+        if capture.id in self._read_back:
+            del self._read_back[capture.id]
+            return
         try:
             self._queue.put_nowait(capture)
         except asyncio.QueueFull:
             self._overflowed = True  # it is durable and pending: the processor will read it back
+            return
+        self._queued_ids.add(capture.id)
+        self._unfinished += 1
+
+    def rescan(self) -> None:
+        """Look in the store for pending captures once the queue is empty (the server could not hand some over)."""
+        self._overflowed = True
 
     # processing ----------------------------------------------------------------------------------------
 
@@ -184,12 +209,14 @@ class Pipeline:
             try:
                 while len(batch) < _BATCH_MAX and not self._queue.empty():
                     batch.append(self._queue.get_nowait())
+                self._queued_ids.difference_update(capture.id for capture in batch)
                 await self._process_batch(batch)
             except Exception:
                 log.exception("processing a batch of %d captures failed; they stay pending", len(batch))
                 await asyncio.sleep(1.0)
                 self._overflowed = True
             finally:
+                self._unfinished -= len(batch)
                 self._idle.set()
 
     async def _refill(self) -> None:
@@ -199,10 +226,17 @@ class Pipeline:
             pending = await self.store.claim_captures(limit=_BATCH_MAX, after_id=after)
             if not pending:
                 return
-            ours = [capture for capture in pending if self._ours(capture)]
+            ours = [capture for capture in pending if self._ours(capture) and capture.id not in self._queued_ids]
             if ours:
                 await self._process_batch(ours)
+                self._remember_read_back(ours)
             after = pending[-1].id
+
+    def _remember_read_back(self, captures: Sequence[Capture]) -> None:
+        for capture in captures:
+            self._read_back[capture.id] = None
+        while len(self._read_back) > _REMEMBERED_MAX:
+            del self._read_back[next(iter(self._read_back))]
 
     def _ours(self, capture: Capture) -> bool:
         """Whether this processor should process a pending capture now. A worker leaves a fetched document

@@ -3,10 +3,12 @@
 Why a second process: one Python process has one GIL, and under load the request path (HTTP parsing,
 verification, capture commits) and the processing (decoding, normalization, task-state merges, outbox rows)
 fight over it; the processing then falls behind and the answers slow down. The worker takes the processing
-to a second core. The capture is the only hand-off: the server commits each capture pending and answers;
-the worker reads pending captures from the same store and processes them exactly as the inline processor
-does (`Pipeline`, reading back pending captures every `poll_s`), so a crash of either process loses
-nothing: what is pending stays pending until someone processes it.
+to a second core. The server commits each capture pending and answers; then it hands the committed capture
+to the worker through a pipe (`Worker.hand_over`), and the worker processes it exactly as the inline
+processor does (`Pipeline`). The pipe only saves the worker reading the capture back from the store: the
+store stays the hand-off that counts. The worker also reads back pending captures when it starts and every
+`POLL_S`, so a crash of either process, or a hand-over the server had to skip, loses nothing: what is
+pending stays pending until someone processes it.
 
 The server is the supervisor: it starts the worker with its lifespan, restarts it if it dies (with a
 pause, so a worker that cannot start does not spin), and stops it on shutdown. The worker tells the server
@@ -21,18 +23,29 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from receiver.clock import SystemClock
 from receiver.config import Settings
+from receiver.model import Origin
+from receiver.store.base import Capture
+
+if TYPE_CHECKING:
+    from receiver.ingest import Pipeline
 
 log = logging.getLogger("vodhook.worker")
 
-#: How often the worker looks for new pending captures when it has found none.
-POLL_S = 0.005
+#: How often an idle worker looks in the store for pending captures nobody handed it: the server's own
+#: captures while no worker ran, fetched documents their server left (`Pipeline._ours`).
+POLL_S = 0.5
+#: Bytes of hand-overs the server lets wait for a busy worker; past it, it skips hand-overs (the captures
+#: are committed and pending) and tells the worker to look in the store once it has caught up.
+HAND_OVER_BUFFER_MAX = 4 * 1024 * 1024
 #: Wait before restarting a worker that died, so one that cannot start does not spin.
 RESTART_PAUSE_S = 1.0
 #: How long a worker may take to finish its batch on shutdown before it is killed.
@@ -49,6 +62,8 @@ class Worker:
         self._context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
         self._process: multiprocessing.process.BaseProcess | None = None
         self._signals: Connection | None = None
+        self._hand_overs: asyncio.WriteTransport | None = None
+        self._skipped = False  # hand-overs were skipped: the worker must look in the store
         self._watch: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -62,22 +77,39 @@ class Worker:
 
     async def start(self) -> None:
         self._stopping = False
-        self._spawn()
+        await self._spawn()
         self._watch = asyncio.create_task(self._watch_over(), name="vodhook-worker-watch")
 
-    def _spawn(self) -> None:
+    async def _spawn(self) -> None:
         reader, writer = self._context.Pipe(duplex=False)
+        captures_out, captures_in = self._context.Pipe(duplex=False)
         process = self._context.Process(
             target=worker_main,
-            args=(self.settings.model_dump(mode="json"), writer, os.getpid()),
+            args=(self.settings.model_dump(mode="json"), writer, os.getpid(), captures_out),
             name="vodhook-worker",
             daemon=True,
         )
         process.start()
         writer.close()  # the child holds the only write end: its exit closes the pipe
+        captures_out.close()  # and the only read end of the hand-overs
         loop = asyncio.get_running_loop()
         loop.add_reader(reader.fileno(), self._on_signal, reader)
         self._process, self._signals = process, reader
+        self._hand_overs, _ = await loop.connect_write_pipe(asyncio.Protocol, captures_in)
+        self._skipped = True  # captures committed before the pipe was there: the worker's first pass reads them
+
+    def hand_over(self, capture: Capture) -> None:
+        """Pass a committed, accepted capture to the worker. Best effort and never blocking: with no worker, or
+        one too far behind, the capture stays pending in the store, and the worker is told to look there."""
+        transport = self._hand_overs
+        if transport is None or transport.is_closing() or transport.get_write_buffer_size() > HAND_OVER_BUFFER_MAX:
+            self._skipped = True
+            return
+        if self._skipped:
+            transport.write(_RESCAN)
+            self._skipped = False
+        frame = pack_capture(capture)
+        transport.write(len(frame).to_bytes(4, "big") + frame)
 
     def _on_signal(self, reader: Connection) -> None:
         """The worker committed outbox rows (or exited: EOF); wake the dispatchers either way."""
@@ -99,7 +131,7 @@ class Worker:
             await asyncio.sleep(RESTART_PAUSE_S)
             if not self._stopping:
                 self.restarts += 1
-                self._spawn()
+                await self._spawn()
 
     async def stop(self) -> None:
         """Ask the worker to finish its batch and exit; kill it if it does not in time."""
@@ -119,6 +151,9 @@ class Worker:
         self._close_signals()
 
     def _close_signals(self) -> None:
+        transport, self._hand_overs = self._hand_overs, None
+        if transport is not None and not transport.is_closing():  # a dead worker's end closes it by itself
+            transport.abort()
         reader, self._signals = self._signals, None
         if reader is not None:
             with contextlib.suppress(ValueError, OSError):
@@ -126,22 +161,93 @@ class Worker:
             reader.close()
 
 
+# the hand-over pipe ------------------------------------------------------------------------------------
+# Frames of a 4-byte big-endian length and a pickled tuple of the capture's fields (a tuple: pickling the
+# dataclass itself costs several times more, and so does an aware datetime, hence microseconds since the
+# epoch); an empty frame asks the worker to look in the store.
+
+_RESCAN = (0).to_bytes(4, "big")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def pack_capture(capture: Capture) -> bytes:
+    fields = (
+        capture.id,
+        capture.source,
+        capture.dialect,
+        (capture.received_at - _EPOCH) // _MICROSECOND,
+        capture.method,
+        capture.path,
+        capture.query,
+        capture.headers,
+        capture.body,
+        capture.remote,
+        capture.verification,
+        capture.verification_reason,
+        capture.origin.value,
+    )
+    return pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpack_capture(frame: bytes) -> Capture:
+    """The capture `pack_capture` packed. Only the server that spawned this worker writes to the pipe."""
+    (capture_id, source, dialect, received_us, method, path, query, headers, body, remote, verification,
+     reason, origin) = pickle.loads(frame)  # fmt: skip
+    return Capture(
+        id=capture_id,
+        source=source,
+        dialect=dialect,
+        received_at=_EPOCH + received_us * _MICROSECOND,
+        method=method,
+        path=path,
+        query=query,
+        headers=headers,
+        body=body,
+        remote=remote,
+        verification=verification,
+        verification_reason=reason,
+        origin=Origin(origin),
+    )
+
+
+class HandOvers(asyncio.Protocol):
+    """The worker's end of the hand-over pipe: offers each capture to its pipeline."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self._buffer = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        buffer, offset = self._buffer, 0
+        while len(buffer) - offset >= 4:
+            size = int.from_bytes(buffer[offset : offset + 4], "big")
+            end = offset + 4 + size
+            if end > len(buffer):
+                break
+            if size == 0:
+                self.pipeline.rescan()
+            else:
+                self.pipeline.offer(unpack_capture(bytes(buffer[offset + 4 : end])))
+            offset = end
+        del buffer[:offset]
+
+
 # the child process -------------------------------------------------------------------------------------
 
 
-def worker_main(settings_json: dict[str, Any], signals: Connection, parent_pid: int) -> None:
+def worker_main(settings_json: dict[str, Any], signals: Connection, parent_pid: int, captures: Connection) -> None:
     """The worker process's entry point (spawned: it imports everything afresh)."""
     settings = Settings.model_validate(settings_json)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s[worker]: %(message)s"
     )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_work(settings, signals, parent_pid))
+        asyncio.run(_work(settings, signals, parent_pid, captures))
 
 
-async def _work(settings: Settings, signals: Connection, parent_pid: int) -> None:
-    from datetime import timedelta
-
+async def _work(settings: Settings, signals: Connection, parent_pid: int, captures: Connection) -> None:
     from receiver.app import open_store
     from receiver.fallback.tracking import Tracker
     from receiver.ingest import Pipeline
@@ -166,6 +272,7 @@ async def _work(settings: Settings, signals: Connection, parent_pid: int) -> Non
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     await pipeline.start()
+    await loop.connect_read_pipe(lambda: HandOvers(pipeline), captures)
     try:
         while not stop.is_set() and os.getppid() == parent_pid:
             with contextlib.suppress(TimeoutError):

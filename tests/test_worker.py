@@ -18,8 +18,9 @@ from receiver.clock import SystemClock
 from receiver.config import load_settings
 from receiver.ingest import Pipeline
 from receiver.model import Origin
-from receiver.store.base import NewCapture
+from receiver.store.base import Capture, CaptureState, NewCapture
 from receiver.store.sqlite import SqliteStore
+from receiver.worker import HandOvers, pack_capture
 from tests.conftest import RunningReceiver, serve_in_thread
 from tests.sinks.helpers import wait_until
 from tests.test_crash_recovery import vodhook_process
@@ -156,4 +157,82 @@ async def test_a_worker_leaves_a_fresh_fetched_capture_to_the_server_that_fetche
             stale_poll: "processed",
         }
     finally:
+        await store.close()
+
+
+def test_a_worker_restarted_while_callbacks_arrive_processes_those_it_was_not_handed(
+    worker_receiver: RunningReceiver,
+) -> None:
+    """Callbacks committed while no worker runs cannot be handed over: they stay pending and the new worker
+    reads them back from the store."""
+    worker = worker_receiver.app.state.worker
+    os.kill(worker.pid, signal.SIGKILL)
+    wait_until(lambda: not worker.alive, "the worker to die")
+    with worker_receiver.client() as client:
+        for index in range(5):
+            body = procedure("FINISH").replace(TASK.encode(), f"{TASK}-{index}".encode())
+            assert client.post("/callbacks/tencent-vod-v2", content=body).status_code == 200
+    wait_until(lambda: worker.restarts == 1 and worker.alive, "a restarted worker", timeout=60.0)
+    worker_receiver.drain()
+    for index in range(5):
+        assert task_of(worker_receiver, f"{TASK}-{index}").json()["task"]["status"] == "finished"
+
+
+def callback_capture(clock: SystemClock, task_id: str) -> NewCapture:
+    body = procedure("FINISH").replace(TASK.encode(), task_id.encode())
+    return NewCapture(
+        source="tencent-vod-v2",
+        dialect="tencent-vod-v2",
+        received_at=clock.now(),
+        method="POST",
+        path="/callbacks/tencent-vod-v2",
+        query="a=1",
+        headers={"content-type": "application/json"},
+        body=body,
+        remote="10.0.0.1",
+        verification="unsigned",
+        verification_reason="no key",
+    )
+
+
+@pytest.mark.anyio
+async def test_hand_overs_arrive_whole_in_any_chunking_and_each_capture_is_processed_once(tmp_path: Path) -> None:
+    """The worker's end of the pipe reassembles frames split anywhere; a capture both read back from the store
+    (the worker's first pass) and handed over is processed once."""
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    await store.open()
+    clock = SystemClock()
+    pipeline = Pipeline(store, load_settings(data_dir=tmp_path).sources, clock, poll_s=0.01)
+    try:
+        news = [callback_capture(clock, f"{TASK}-{index}") for index in range(6)]
+        ids = [await store.capture(new) for new in news]
+        captures = [Capture(**vars(new), id=capture_id) for new, capture_id in zip(news, ids, strict=True)]
+        stream = b"".join(len(frame).to_bytes(4, "big") + frame for frame in map(pack_capture, captures))
+        stream += (0).to_bytes(4, "big")  # "look in the store"
+        await pipeline.start()
+        await pipeline.drain(timeout=10)  # the first pass read all six back
+        assert pipeline.processed == 6
+        protocol = HandOvers(pipeline)
+        for start in range(0, len(stream), 7):  # then the same six arrive through the pipe, 7 bytes at a time
+            protocol.data_received(stream[start : start + 7])
+        await pipeline.drain(timeout=10)
+        assert pipeline.processed == 6
+
+        late = callback_capture(clock, f"{TASK}-late")
+        late_capture = Capture(**vars(late), id=await store.capture(late))
+        frame = pack_capture(late_capture)
+        protocol.data_received(len(frame).to_bytes(4, "big") + frame[:10])
+        protocol.data_received(frame[10:])
+        await pipeline.drain(timeout=10)
+        assert pipeline.processed == 7
+        stored = await store.get_capture(late_capture.id)
+        assert stored is not None and stored.state is CaptureState.PROCESSED
+        assert (stored.query, stored.headers, stored.remote, stored.verification_reason) == (
+            "a=1",
+            {"content-type": "application/json"},
+            "10.0.0.1",
+            "no key",
+        )
+    finally:
+        await pipeline.stop()
         await store.close()

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from receiver.dialects._coerce import Lenient, validate_leniently, validate_outputs
+from receiver.dialects._coerce import Lenient, validate_leniently
 from receiver.dialects.aliyun_vod import models as m
 from receiver.dialects.base import NormalizeContext, Unidentifiable
 from receiver.model import (
@@ -22,6 +22,8 @@ from receiver.model import (
     Session,
     Status,
     TaskKind,
+    assemble_output,
+    assemble_stream,
 )
 
 DIALECT_NAME = "aliyun-vod"
@@ -61,8 +63,8 @@ MAX_SNAPSHOT_URLS = 10_000
 
 W = TypeVar("W", bound=BaseModel)
 
-#: An output's (or a stream's) fields, collected as a plain dict: an event's outputs are then validated in one
-#: call, which costs half of building a model per output and per stream.
+#: An output's fields, collected as a plain dict while a document is read, built into an `Output` at the end
+#: (`_Draft.build`).
 Fields = dict[str, Any]
 N = TypeVar("N", int, float)
 
@@ -130,6 +132,9 @@ def result_word(word: str | None, path: str, lenient: Lenient) -> Outcome | None
 
 def task_word(word: str | None, path: str, lenient: Lenient) -> tuple[Status | None, Outcome | None]:
     """A TaskStatus as (status, outcome), reading the docs' misspellings (CompleteAllSucces, CompeleteAllSucc)."""
+    exact = TASK_STATUS.get(word) if word is not None else None
+    if exact is not None:
+        return exact
     if word is None or not word.strip():
         return None, None
     letters = "".join(ch for ch in word.lower() if ch.isalpha())
@@ -156,6 +161,9 @@ def task_word(word: str | None, path: str, lenient: Lenient) -> tuple[Status | N
 
 
 def job_word(word: str | None, path: str, lenient: Lenient) -> tuple[Status | None, Outcome | None]:
+    exact = JOB_STATUS.get(word) if word is not None else None
+    if exact is not None:
+        return exact
     if word is None or not word.strip():
         return None, None
     known = _JOB_BY_LOWER.get(word.strip().lower())
@@ -278,9 +286,11 @@ class _Draft:
         fields["finished_at"] = when
 
     def build(self) -> Event:
-        """The event; the draft's own fields are handed over (a draft is built once)."""
+        """The event; the draft's own fields are handed over (a draft is built once). Outputs are built without
+        validation (`assemble_output`): every value comes from a wire model field or a vocabulary of the field's
+        own type, which validating again cost about as much as collecting them."""
         fields = self.fields
-        fields["outputs"] = validate_outputs(fields["outputs"])
+        fields["outputs"] = [assemble_output(output) for output in fields["outputs"]]
         return self.ctx.event(fields, Provider.ALIYUN_VOD, DIALECT_NAME, self.lenient.warnings)
 
 
@@ -853,10 +863,12 @@ CALLBACK_MODELS: dict[str, type[m.Wire]] = {
 
 
 def _poll_ctx(ctx: NormalizeContext) -> NormalizeContext:
-    origin = ctx.origin if ctx.origin is not Origin.CALLBACK else Origin.POLL
+    """The context of a query answer: a poll, unless it says how else it was fetched."""
+    if ctx.origin is not Origin.CALLBACK:
+        return ctx
     return NormalizeContext(
         source=ctx.source,
-        origin=origin,
+        origin=Origin.POLL,
         received_at=ctx.received_at,
         capture_id=ctx.capture_id,
         task_id_hint=ctx.task_id_hint,
@@ -901,6 +913,7 @@ def list_answer(document: dict[str, Any], ctx: NormalizeContext) -> list[Event]:
     if answer.TranscodeTaskList is None:
         raise Unidentifiable("a ListTranscodeTask answer without TranscodeTaskList", "$", sorted(document)[:12])
     raw_list = document.get("TranscodeTaskList")
+    poll_ctx = _poll_ctx(ctx)
     events = []
     for index, task in enumerate(answer.TranscodeTaskList):
         if task is None:
@@ -914,7 +927,7 @@ def list_answer(document: dict[str, Any], ctx: NormalizeContext) -> list[Event]:
                 task,
                 raw,
                 f"$.TranscodeTaskList[{index}]",
-                _poll_ctx(ctx),
+                poll_ctx,
                 own,
             )
         )
@@ -946,16 +959,21 @@ def _task_event(
     status, outcome = task_word(task.TaskStatus, f"{path}.TaskStatus", lenient)
 
     raw_jobs = raw_task.get("TranscodeJobInfoList")
-    pairs = [
-        _job_output(job, index, f"{path}.TranscodeJobInfoList[{index}]", _raw_at(raw_jobs, index), lenient)
-        for index, job in enumerate(task.TranscodeJobInfoList or [])
-        if job is not None
-    ]
-    outputs, jobs = _unique_keys([p[0] for p in pairs], [p[1] for p in pairs])
+    found: list[Fields] = []
+    details: list[dict[str, Any]] = []
+    job_done: datetime | None = None
+    for index, job in enumerate(task.TranscodeJobInfoList or ()):
+        if job is None:
+            continue
+        raw_job = _raw_at(raw_jobs, index)
+        output, detail = _job_output(job, index, f"{path}.TranscodeJobInfoList[{index}]", raw_job, lenient)
+        found.append(output)
+        details.append(detail)
+        done = job.CompleteTime or job.FinishTime
+        if done is not None and (job_done is None or done > job_done):
+            job_done = done
+    outputs, jobs = _unique_keys(found, details)
     status, outcome = _reconcile(status, outcome, outputs, task.TaskStatus, f"{path}.TaskStatus", lenient)
-
-    job_list = [job for job in task.TranscodeJobInfoList or [] if job is not None]
-    job_done = _latest(job.CompleteTime or job.FinishTime for job in job_list)
     draft.fields.update(
         status=status,
         outcome=outcome,
@@ -1033,22 +1051,26 @@ def _job_output(
     videos = [stream for stream in out.VideoStreamList or [] if stream is not None]
     audios = [stream for stream in out.AudioStreamList or [] if stream is not None]
     streams = [
-        {
-            "type": "video",
-            "codec": s.CodecName,
-            "bitrate_bps": kbps_to_bps(s.Bitrate),
-            "width": positive(s.Width),
-            "height": positive(s.Height),
-            "fps": positive(s.AvgFPS if s.AvgFPS is not None else s.Fps),
-        }
+        assemble_stream(
+            {
+                "type": "video",
+                "codec": s.CodecName,
+                "bitrate_bps": kbps_to_bps(s.Bitrate),
+                "width": positive(s.Width),
+                "height": positive(s.Height),
+                "fps": positive(s.AvgFPS if s.AvgFPS is not None else s.Fps),
+            }
+        )
         for s in videos
     ] + [
-        {
-            "type": "audio",
-            "codec": s.CodecName,
-            "bitrate_bps": kbps_to_bps(s.Bitrate),
-            "sample_rate_hz": positive(s.Samplerate),
-        }
+        assemble_stream(
+            {
+                "type": "audio",
+                "codec": s.CodecName,
+                "bitrate_bps": kbps_to_bps(s.Bitrate),
+                "sample_rate_hz": positive(s.Samplerate),
+            }
+        )
         for s in audios
     ]
     audio_only = tier in AUDIO_DEFINITIONS or (bool(audios) and not videos)

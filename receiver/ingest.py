@@ -92,6 +92,9 @@ class Pipeline:
         #: Set when a worker process processes this receiver's captures: each accepted capture goes to it as
         #: soon as it is committed (`Worker.hand_over`), so the worker need not read it back from the store.
         self.hand_over: Callable[[Capture], None] | None = None
+        #: How long to let captures gather after the first of a batch (a worker's, whose captures come one by
+        #: one through its pipe; 0: take what is queued).
+        self.gather_s = 0.0
         self._queued_ids: set[int] = set()  # offered and queued, not yet processed
         self._unfinished = 0  # offered and not yet processed (or failed): what `drain` waits for
         self._read_back: dict[int, None] = {}  # read back from the store and processed, oldest first
@@ -207,6 +210,8 @@ class Pipeline:
             batch = [first]
             self._idle.clear()
             try:
+                if self.gather_s and self._queue.qsize() < _BATCH_MAX:
+                    await asyncio.sleep(self.gather_s)
                 while len(batch) < _BATCH_MAX and not self._queue.empty():
                     batch.append(self._queue.get_nowait())
                 self._queued_ids.difference_update(capture.id for capture in batch)

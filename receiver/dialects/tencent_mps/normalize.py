@@ -7,23 +7,28 @@ package docstring.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from receiver.dialects._coerce import Lenient, validate_leniently, validate_outputs
+from receiver.dialects._coerce import Lenient, validate_leniently
 from receiver.dialects.base import NormalizeContext, Unidentifiable
 from receiver.dialects.tencent_mps import models as w
 from receiver.model import (
     ErrorInfo,
     Event,
     Outcome,
+    Output,
     OutputKind,
     Provider,
     Session,
     Status,
+    Storage,
+    Stream,
     TaskKind,
+    assemble_output,
+    assemble_stream,
 )
 
 DIALECT_NAME = "tencent-mps"
@@ -140,9 +145,15 @@ _QUERY_ENVELOPE_KEYS = frozenset(
 
 _SUCCESS_CODES = frozenset({"", "SUCCESS", "0"})
 
-#: An output's (or a stream's, a storage's) fields, collected as a plain dict: an event's outputs are then
-#: validated in one call, which costs half of building a model per output, stream and storage.
+#: An output's fields, collected as a plain dict until the task's state is settled (a task-level output takes
+#: it), then built without validation (`receiver.model.assemble_output`): the values come from the validated
+#: wire models, already of the fields' types (streams and storages as models); validating them again cost
+#: about 3% of a callback's normalization.
 Fields = dict[str, Any]
+_output = assemble_output
+_stream = assemble_stream
+#: A storage is validated (model.py has no assembler for it); its five strings cost little.
+_validate_storage: Callable[[dict[str, Any]], Storage] = Storage.__pydantic_validator__.validate_python
 
 
 @dataclass(slots=True)
@@ -189,11 +200,12 @@ class Report:
         return base if seen == 0 else f"{base}#{seen}"
 
     def keep(self, name: str, value: Any, *, scrub: bool = True) -> None:
-        """Keep a provider value verbatim in `extra` unless it is empty; `scrub` removes credentials, and is
-        skipped only for structures that hold none (media metadata, scalars), which saves a deep copy."""
-        if value in (None, "", [], {}):
+        """Keep a provider value verbatim in `extra` unless it is empty; `scrub` removes credentials (a copy
+        is made only of a value that holds some), and is skipped for structures that hold none (media
+        metadata, scalars)."""
+        if value is None or (not value and isinstance(value, str | list | dict)):
             return
-        self.extra[name] = _without_secrets(value) if scrub else value
+        self.extra[name] = _without_secrets(value) if scrub and _has_secrets(value) else value
 
 
 # entry point ---------------------------------------------------------------------------------------------
@@ -416,15 +428,14 @@ def _edit(task: w.EditMediaTask, path: str, report: Report) -> None:
     output = task.Output
     if output is None:
         return
-    meta = output.MetaData
-    report.outputs.append(
-        {
-            "key": report.key("EditMedia"),
-            "kind": OutputKind.VIDEO,
-            "storage": storage(output.OutputStorage, output.Path),
-            **(_metadata_fields(meta) if meta is not None else {}),
-        }
-    )
+    fields: Fields = {
+        "key": report.key("EditMedia"),
+        "kind": OutputKind.VIDEO,
+        "storage": storage(output.OutputStorage, output.Path),
+    }
+    if output.MetaData is not None:
+        _metadata_fields(output.MetaData, fields)
+    report.outputs.append(fields)
     report.task_level_outputs.add("EditMedia")
 
 
@@ -511,98 +522,85 @@ def _media_result(type_name: str, result: w.SubTaskResult, path: str, report: Re
     """A media sub-task → one output, keyed `<Type>:<Definition>` (see the package docstring)."""
     task_input = getattr(result, "Input", None)
     out = getattr(result, "Output", None)
-    definition = task_input.Definition if isinstance(task_input, w.TaskInput) else None
+    definition: int | None = None
+    fallback: w.TaskOutputStorage | None = None
+    if isinstance(task_input, w.TaskInput):
+        definition, fallback = task_input.Definition, task_input.OutputStorage
     if definition is None:
         definition = getattr(out, "Definition", None)
     sub = _count(result, path, type_name, report)
-    fields: dict[str, Any] = {}
-    fallback_storage = task_input.OutputStorage if isinstance(task_input, w.TaskInput) else None
-    kind = MEDIA_TYPES[type_name][2] if type_name in MEDIA_TYPES else OutputKind.OTHER
+    media = MEDIA_TYPES.get(type_name)
+    fields: Fields = {
+        "key": report.key(f"{type_name}:{'-' if definition is None else definition}"),
+        "kind": OutputKind.OTHER if media is None else media[2],
+        "definition": None if definition is None else str(definition),
+        "status": sub.status,
+        "outcome": sub.outcome,
+        "error": sub.error,
+    }
     if isinstance(out, w.MediaTranscodeItem):
-        fields = _transcode_fields(out, fallback_storage)
-        if not fields.get("streams_video") and fields.get("streams_audio"):
-            kind = OutputKind.AUDIO
-        fields.pop("streams_video", None)
-        fields.pop("streams_audio", None)
+        _transcode_fields(out, fallback, fields)
     elif isinstance(out, w.MediaAnimatedGraphicsItem):
-        span = None
-        if out.StartTimeOffset is not None and out.EndTimeOffset is not None:
-            span = out.EndTimeOffset - out.StartTimeOffset if out.EndTimeOffset >= out.StartTimeOffset else None
-        fields = {
-            "storage": storage(out.Storage or fallback_storage, out.Path),
-            "container": out.Container or None,
-            "width": out.Width or None,
-            "height": out.Height or None,
-            "bitrate_bps": out.Bitrate or None,
-            "size_bytes": out.Size,
-            "md5": out.Md5 or None,
-            "duration_s": span,
-        }
+        start, end = out.StartTimeOffset, out.EndTimeOffset
+        fields["storage"] = storage(out.Storage or fallback, out.Path)
+        fields["container"] = out.Container or None
+        fields["width"] = out.Width or None
+        fields["height"] = out.Height or None
+        fields["bitrate_bps"] = out.Bitrate or None
+        fields["size_bytes"] = out.Size
+        fields["md5"] = out.Md5 or None
+        fields["duration_s"] = end - start if start is not None and end is not None and end >= start else None
     elif isinstance(out, w.MediaSnapshotByTimeOffsetItem):
-        paths = [pic.Path for pic in out.PicInfoSet or [] if pic is not None and pic.Path]
-        fields = {"storage": storage(out.Storage or fallback_storage, paths[0] if paths else None, paths)}
+        paths = [pic.Path for pic in out.PicInfoSet or () if pic is not None and pic.Path]
+        fields["storage"] = storage(out.Storage or fallback, paths[0] if paths else None, paths)
     elif isinstance(out, w.MediaSampleSnapshotItem):
-        paths = [image for image in out.ImagePathSet or [] if image]
-        fields = {"storage": storage(out.Storage or fallback_storage, paths[0] if paths else None, paths)}
+        paths = [image for image in out.ImagePathSet or () if image]
+        fields["storage"] = storage(out.Storage or fallback, paths[0] if paths else None, paths)
     elif isinstance(out, w.MediaImageSpriteItem):
-        paths = [image for image in out.ImagePathSet or [] if image]
-        primary = out.WebVttPath or (paths[0] if paths else None)
-        fields = {
-            "storage": storage(out.Storage or fallback_storage, primary, paths),
-            "width": out.Width or None,
-            "height": out.Height or None,
-        }
+        paths = [image for image in out.ImagePathSet or () if image]
+        fields["storage"] = storage(out.Storage or fallback, out.WebVttPath or (paths[0] if paths else None), paths)
+        fields["width"] = out.Width or None
+        fields["height"] = out.Height or None
     elif isinstance(out, w.AdaptiveDynamicStreamingInfoItem):
-        fields = {"storage": storage(out.Storage or fallback_storage, out.Path), "container": out.Package or None}
+        fields["storage"] = storage(out.Storage or fallback, out.Path)
+        fields["container"] = out.Package or None
     elif isinstance(out, w.SmartEraseOutput):
-        fields = {"storage": storage(out.OutputStorage or fallback_storage, out.Path)}
+        fields["storage"] = storage(out.OutputStorage or fallback, out.Path)
     elif isinstance(out, w.GenericMediaOutput):
-        fields = {"storage": storage(out.Storage or out.OutputStorage or fallback_storage, out.Path)}
-    report.outputs.append(
-        {
-            "key": report.key(f"{type_name}:{definition if definition is not None else '-'}"),
-            "kind": kind,
-            "definition": str(definition) if definition is not None else None,
-            "status": sub.status,
-            "outcome": sub.outcome,
-            "error": sub.error,
-            **fields,
-        }
-    )
+        fields["storage"] = storage(out.Storage or out.OutputStorage or fallback, out.Path)
+    report.outputs.append(fields)
 
 
-def _transcode_fields(out: w.MediaTranscodeItem, fallback: w.TaskOutputStorage | None) -> dict[str, Any]:
-    video = [item for item in out.VideoStreamSet or [] if item is not None]
-    audio = [item for item in out.AudioStreamSet or [] if item is not None]
-    return {
-        "storage": storage(out.OutputStorage or fallback, out.Path),
-        "container": out.Container or None,
-        "size_bytes": out.Size,
-        "bitrate_bps": out.Bitrate or None,
-        "width": out.Width or None,
-        "height": out.Height or None,
-        "duration_s": out.Duration,
-        "md5": out.Md5 or None,
-        "fps": _fps(video[0]) if video else None,
-        "streams": streams(video, audio),
-        "streams_video": bool(video),
-        "streams_audio": bool(audio),
-    }
+def _transcode_fields(out: w.MediaTranscodeItem, fallback: w.TaskOutputStorage | None, fields: Fields) -> None:
+    """A transcode's file into `fields`; one with audio streams only is an audio output."""
+    video = [item for item in out.VideoStreamSet or () if item is not None]
+    audio = [item for item in out.AudioStreamSet or () if item is not None]
+    if audio and not video:
+        fields["kind"] = OutputKind.AUDIO
+    fields["storage"] = storage(out.OutputStorage or fallback, out.Path)
+    fields["container"] = out.Container or None
+    fields["size_bytes"] = out.Size
+    fields["bitrate_bps"] = out.Bitrate or None
+    fields["width"] = out.Width or None
+    fields["height"] = out.Height or None
+    fields["duration_s"] = out.Duration
+    fields["md5"] = out.Md5 or None
+    fields["fps"] = _fps(video[0]) if video else None
+    fields["streams"] = streams(video, audio) if video or audio else None
 
 
-def _metadata_fields(meta: w.MediaMetaData) -> dict[str, Any]:
-    video = [item for item in meta.VideoStreamSet or [] if item is not None]
-    audio = [item for item in meta.AudioStreamSet or [] if item is not None]
-    return {
-        "container": meta.Container or None,
-        "size_bytes": meta.Size,
-        "bitrate_bps": meta.Bitrate or None,
-        "width": meta.Width or None,
-        "height": meta.Height or None,
-        "duration_s": meta.Duration,
-        "fps": _fps(video[0]) if video else None,
-        "streams": streams(video, audio),
-    }
+def _metadata_fields(meta: w.MediaMetaData, fields: Fields) -> None:
+    """An edited file's metadata into `fields`."""
+    video = [item for item in meta.VideoStreamSet or () if item is not None]
+    audio = [item for item in meta.AudioStreamSet or () if item is not None]
+    fields["container"] = meta.Container or None
+    fields["size_bytes"] = meta.Size
+    fields["bitrate_bps"] = meta.Bitrate or None
+    fields["width"] = meta.Width or None
+    fields["height"] = meta.Height or None
+    fields["duration_s"] = meta.Duration
+    fields["fps"] = _fps(video[0]) if video else None
+    fields["streams"] = streams(video, audio) if video or audio else None
 
 
 def _ai_subtasks(value: Any, path: str, name: str, report: Report) -> None:
@@ -668,28 +666,40 @@ def media_id(info: w.MediaInputInfo | None) -> str | None:
     """
     if info is None:
         return None
-    found = {
-        "COS": _cos_input(info.CosInputInfo),
-        "URL": info.UrlInputInfo.Url if info.UrlInputInfo is not None else None,
-        "AWS-S3": _s3_input(info.S3InputInfo),
-        "VOD": _vod_input(info.VODInputInfo),
-    }
-    declared = found.get((info.Type or "").strip().upper())
-    return declared or next((value for value in found.values() if value), None)
+    declared = _INPUT_READERS.get((info.Type or "").strip().upper())
+    found = declared(info) if declared is not None else None
+    return found or next((value for read in _INPUT_READERS.values() if (value := read(info))), None)
 
 
-def _cos_input(info: w.CosInputInfo | None) -> str | None:
+def _cos_input(input_info: w.MediaInputInfo) -> str | None:
+    info = input_info.CosInputInfo
     return _object_uri("cos", info.Bucket, info.Object) if info is not None else None
 
 
-def _s3_input(info: w.S3InputInfo | None) -> str | None:
+def _url_input(input_info: w.MediaInputInfo) -> str | None:
+    info = input_info.UrlInputInfo
+    return info.Url if info is not None else None
+
+
+def _s3_input(input_info: w.MediaInputInfo) -> str | None:
+    info = input_info.S3InputInfo
     return _object_uri("s3", info.S3Bucket, info.S3Object) if info is not None else None
 
 
-def _vod_input(info: w.VODInputInfo | None) -> str | None:
+def _vod_input(input_info: w.MediaInputInfo) -> str | None:
+    info = input_info.VODInputInfo
     if info is None:
         return None
     return info.FileId or _object_uri("vod", info.Bucket, info.Object)
+
+
+#: `MediaInputInfo.Type` → the reader of its sibling, in the order undeclared inputs are tried.
+_INPUT_READERS: dict[str, Callable[[w.MediaInputInfo], str | None]] = {
+    "COS": _cos_input,
+    "URL": _url_input,
+    "AWS-S3": _s3_input,
+    "VOD": _vod_input,
+}
 
 
 def _object_uri(scheme: str, bucket: str | None, key: str | None) -> str | None:
@@ -698,52 +708,60 @@ def _object_uri(scheme: str, bucket: str | None, key: str | None) -> str | None:
     return f"{scheme}://{bucket}/{key.lstrip('/')}"
 
 
-def storage(store: w.TaskOutputStorage | None, path: str | None, paths: list[str] | None = None) -> Fields | None:
+def storage(store: w.TaskOutputStorage | None, path: str | None, paths: list[str] | None = None) -> Storage | None:
     """Where an output was written: MPS names a bucket, a region and a path, never a URL."""
     if store is None and not path and not paths:
         return None
-    kind = (store.Type or "").strip().upper() if store is not None else ""
+    kind = ""
     bucket = region = None
     if store is not None:
-        if kind == "AWS-S3" or (not kind and store.S3OutputStorage is not None):
+        kind = (store.Type or "").strip().upper()
+        s3, vod, cos = store.S3OutputStorage, store.VODOutputStorage, store.CosOutputStorage
+        if kind == "AWS-S3" or (not kind and s3 is not None):
             kind = "AWS-S3"
-            if store.S3OutputStorage is not None:
-                bucket, region = store.S3OutputStorage.S3Bucket, store.S3OutputStorage.S3Region
-        elif kind == "VOD" or (not kind and store.VODOutputStorage is not None):
+            if s3 is not None:
+                bucket, region = s3.S3Bucket, s3.S3Region
+        elif kind == "VOD" or (not kind and vod is not None):
             kind = "VOD"
-            if store.VODOutputStorage is not None:
-                bucket, region = store.VODOutputStorage.Bucket, store.VODOutputStorage.Region
-        elif store.CosOutputStorage is not None:
+            if vod is not None:
+                bucket, region = vod.Bucket, vod.Region
+        elif cos is not None:
             kind = kind or "COS"
-            bucket, region = store.CosOutputStorage.Bucket, store.CosOutputStorage.Region
-    return {
-        "type": STORAGE_TYPES.get(kind, kind.lower() or None),
-        "bucket": bucket,
-        "region": region,
-        "path": path or None,
-        "paths": paths if paths and paths != [path] else None,
-    }
-
-
-def streams(video: Iterable[w.MediaVideoStreamItem], audio: Iterable[w.MediaAudioStreamItem]) -> list[Fields] | None:
-    found = [
+            bucket, region = cos.Bucket, cos.Region
+    return _validate_storage(
         {
-            "type": "video",
-            "codec": v.Codec or None,
-            "bitrate_bps": v.Bitrate or None,
-            "width": v.Width or None,
-            "height": v.Height or None,
-            "fps": _fps(v),
+            "type": STORAGE_TYPES.get(kind, kind.lower() or None),
+            "bucket": bucket,
+            "region": region,
+            "path": path or None,
+            "paths": paths if paths and paths != [path] else None,
         }
+    )
+
+
+def streams(video: Iterable[w.MediaVideoStreamItem], audio: Iterable[w.MediaAudioStreamItem]) -> list[Stream] | None:
+    found = [
+        _stream(
+            {
+                "type": "video",
+                "codec": v.Codec or None,
+                "bitrate_bps": v.Bitrate or None,
+                "width": v.Width or None,
+                "height": v.Height or None,
+                "fps": _fps(v),
+            }
+        )
         for v in video
     ]
     found += [
-        {
-            "type": "audio",
-            "codec": a.Codec or None,
-            "bitrate_bps": a.Bitrate or None,
-            "sample_rate_hz": a.SamplingRate or None,
-        }
+        _stream(
+            {
+                "type": "audio",
+                "codec": a.Codec or None,
+                "bitrate_bps": a.Bitrate or None,
+                "sample_rate_hz": a.SamplingRate or None,
+            }
+        )
         for a in audio
     ]
     return found or None
@@ -792,6 +810,22 @@ def _query_object_key(document: dict[str, Any]) -> str | None:
         if isinstance(document.get(key), dict) and "EventType" not in document:
             return key
     return None
+
+
+def _has_secrets(value: Any) -> bool:
+    """Whether `value` holds a credential key at any depth: a look, which costs less than the copy that
+    `_without_secrets` makes, and most values hold none."""
+    if isinstance(value, dict):
+        if not SECRET_KEYS.isdisjoint(value):
+            return True
+        value = value.values()
+    elif not isinstance(value, list):
+        return False
+    # A loop rather than `any(<generator>)`, which steps a generator for every leaf (a third dearer here).
+    for item in value:  # noqa: SIM110
+        if isinstance(item, dict | list) and _has_secrets(item):
+            return True
+    return False
 
 
 def _without_secrets(value: Any) -> Any:
@@ -868,14 +902,12 @@ def _combine(results: list[Outcome]) -> Outcome | None:
 
 def _event(report: Report, ctx: NormalizeContext) -> Event:
     status, outcome, error = settle(report)
-    outputs = validate_outputs(
-        [
-            {**output, "status": status, "outcome": outcome, "error": error}
-            if output["key"] in report.task_level_outputs
-            else output
-            for output in report.outputs
-        ]
-    )
+    task_level = report.task_level_outputs
+    outputs: list[Output] = []
+    for fields in report.outputs:
+        if task_level and fields["key"] in task_level:  # the task's own state (the fields are the report's)
+            fields["status"], fields["outcome"], fields["error"] = status, outcome, error
+        outputs.append(_output(fields))
     started = report.started_at or (min(report.begins) if report.begins else None)
     finished = None
     if status is Status.FINISHED:

@@ -15,16 +15,16 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from receiver.dialects._coerce import Lenient, validate_leniently, validate_outputs
+from receiver.dialects._coerce import Lenient, validate_leniently
 from receiver.dialects.base import NormalizeContext, Unidentifiable
 from receiver.dialects.tencent_vod_v3 import models as m
 from receiver.dialects.tencent_vod_v3.outputs import (
-    Fields,
     Result,
     ai_results,
     error_of,
     failure_code,
     file_output,
+    output_of,
     subtask_outputs,
 )
 from receiver.dialects.tencent_vod_v3.tables import (
@@ -42,7 +42,7 @@ from receiver.dialects.tencent_vod_v3.tables import (
     VOD_EVENT_KEYS,
     EventSpec,
 )
-from receiver.model import ErrorInfo, Event, Origin, Outcome, OutputKind, Provider, Session, Status, TaskKind
+from receiver.model import ErrorInfo, Event, Origin, Outcome, Output, OutputKind, Provider, Session, Status, TaskKind
 
 M = TypeVar("M", bound=BaseModel)
 #: The outcomes an event carries an error for.
@@ -67,12 +67,9 @@ class _Draft:
         }
 
     def build(self, ctx: NormalizeContext, warnings: list[str]) -> Event:
-        """Outputs were collected as plain dicts (outputs.Fields) and are validated in one call; the other
-        fields already have their types, so `Event.assemble` takes them as they are. The draft's own fields are
-        handed over (a draft is built once)."""
-        fields = self.fields
-        fields["outputs"] = validate_outputs(fields["outputs"])
-        return ctx.event(fields, Provider.TENCENT_VOD, DIALECT_NAME, warnings)
+        """The fields already have their types (outputs built by `outputs.output_of`), so `Event.assemble` takes
+        them as they are. The draft's own fields are handed over (a draft is built once)."""
+        return ctx.event(self.fields, Provider.TENCENT_VOD, DIALECT_NAME, warnings)
 
 
 class _Read:
@@ -386,7 +383,7 @@ def _split(payload: dict[str, Any], r: _Read) -> list[_Draft]:
     source = next((s.Input.FileId for s in segments if s.Input is not None and s.Input.FileId), None)
     draft = r.draft(task.TaskId or r.ctx.task_id_hint, source or task.FileId)
     r.settle(draft, task.Status, code=failure_code(task.ErrCodeExt, task.ErrCode), message=task.Message)
-    outputs: list[Fields] = []
+    outputs: list[Output] = []
     new_ids: list[str] = []
     announced: list[_Draft | None] = []
     for index, segment in enumerate(segments):
@@ -419,42 +416,46 @@ def _transcode2017(payload: dict[str, Any], r: _Read) -> list[_Draft]:
     draft = r.draft(task.TaskId or r.ctx.task_id_hint, task.FileId)
     r.settle(draft, None, code=failure_code(None, task.ErrCode), message=task.Message, completion=True)
     seen: dict[int | None, int] = {}
-    outputs: list[Fields] = []
+    outputs: list[Output] = []
     for play in task.PlayInfoSet or []:
         if play is None:
             continue
         position = seen.get(play.Definition, 0)
         seen[play.Definition] = position + 1
         outputs.append(
-            {
-                "key": f"Transcode:{'' if play.Definition is None else play.Definition}#{position}",
-                "kind": OutputKind.VIDEO,
-                "definition": None if play.Definition is None else str(play.Definition),
-                "url": play.Url or None,
-                "bitrate_bps": play.Bitrate,
-                "width": play.Width,
-                "height": play.Height,
-                "duration_s": task.Duration,
-                "status": Status.FINISHED,
-                "outcome": Outcome.SUCCESS,
-            }
+            output_of(
+                {
+                    "key": f"Transcode:{'' if play.Definition is None else play.Definition}#{position}",
+                    "kind": OutputKind.VIDEO,
+                    "definition": None if play.Definition is None else str(play.Definition),
+                    "url": play.Url or None,
+                    "bitrate_bps": play.Bitrate,
+                    "width": play.Width,
+                    "height": play.Height,
+                    "duration_s": task.Duration,
+                    "status": Status.FINISHED,
+                    "outcome": Outcome.SUCCESS,
+                }
+            )
         )
     if task.CoverUrl:
         outputs.append(
-            {
-                "key": "Cover#0",
-                "kind": OutputKind.IMAGE,
-                "url": task.CoverUrl,
-                "status": Status.FINISHED,
-                "outcome": Outcome.SUCCESS,
-            }
+            output_of(
+                {
+                    "key": "Cover#0",
+                    "kind": OutputKind.IMAGE,
+                    "url": task.CoverUrl,
+                    "status": Status.FINISHED,
+                    "outcome": Outcome.SUCCESS,
+                }
+            )
         )
     draft.fields["outputs"] = outputs
     _keep(draft.fields["extra"], FileName=task.FileName)
     return [draft]
 
 
-def _file_2017(key: str, info: m.FileInfo2017) -> tuple[Fields, Result]:
+def _file_2017(key: str, info: m.FileInfo2017) -> tuple[Output, Result]:
     error = error_of(None, info.ErrCode, info.Message)
     result: Result = (Outcome.FAILED if error else Outcome.SUCCESS, error)
     output = file_output(
@@ -484,7 +485,7 @@ def _concat2017(payload: dict[str, Any], r: _Read) -> list[_Draft]:
     task = r.model(m.ConcatTask2017, payload)
     draft = r.draft(task.TaskId or r.ctx.task_id_hint, None)
     seen: dict[str | None, int] = {}
-    outputs: list[Fields] = []
+    outputs: list[Output] = []
     verdicts: list[Result] = []
     for info in task.FileInfoSet or []:
         if info is None:
@@ -508,7 +509,7 @@ def _snapshot2017(payload: dict[str, Any], r: _Read) -> list[_Draft]:
     task = r.model(m.SnapshotByTimeOffsetTask2017, payload)
     draft = r.draft(task.TaskId or r.ctx.task_id_hint, task.FileId)
     definition = None if task.Definition is None else str(task.Definition)
-    outputs: list[Fields] = []
+    outputs: list[Output] = []
     verdicts: list[Result] = []
     for index, pic in enumerate(task.SnapshotInfoSet or []):
         if pic is None:
@@ -518,15 +519,17 @@ def _snapshot2017(payload: dict[str, Any], r: _Read) -> list[_Draft]:
         verdicts.append(result)
         offset = pic.TimeOffset if pic.TimeOffset is not None else f"#{index}"
         outputs.append(
-            {
-                "key": f"SnapshotByTimeOffset:{definition or ''}:{offset}",
-                "kind": OutputKind.IMAGE,
-                "definition": definition,
-                "url": pic.Url or None,
-                "status": Status.FINISHED,
-                "outcome": result[0],
-                "error": error,
-            }
+            output_of(
+                {
+                    "key": f"SnapshotByTimeOffset:{definition or ''}:{offset}",
+                    "kind": OutputKind.IMAGE,
+                    "definition": definition,
+                    "url": pic.Url or None,
+                    "status": Status.FINISHED,
+                    "outcome": result[0],
+                    "error": error,
+                }
+            )
         )
     r.settle(
         draft, None, code=failure_code(None, task.ErrCode), message=task.Message, results=verdicts, completion=True
@@ -545,15 +548,17 @@ def _sprite2017(payload: dict[str, Any], r: _Read) -> list[_Draft]:
     definition = None if task.Definition is None else str(task.Definition)
     if urls or task.WebVttUrl:
         draft.fields["outputs"] = [
-            {
-                "key": f"ImageSprites:{definition or ''}#0",
-                "kind": OutputKind.SPRITE,
-                "definition": definition,
-                "url": task.WebVttUrl or None,
-                "urls": urls or None,
-                "status": Status.FINISHED,
-                "outcome": Outcome.SUCCESS,
-            }
+            output_of(
+                {
+                    "key": f"ImageSprites:{definition or ''}#0",
+                    "kind": OutputKind.SPRITE,
+                    "definition": definition,
+                    "url": task.WebVttUrl or None,
+                    "urls": urls or None,
+                    "status": Status.FINISHED,
+                    "outcome": Outcome.SUCCESS,
+                }
+            )
         ]
     _keep(draft.fields["extra"], TotalCount=task.TotalCount)
     return [draft]
@@ -576,14 +581,16 @@ def _publish(payload: dict[str, Any], r: _Read) -> list[_Draft]:
     definition = None if task.Definition is None else str(task.Definition)
     if task.WechatUrl:
         draft.fields["outputs"] = [
-            {
-                "key": "Publish#0",
-                "kind": OutputKind.OTHER,
-                "definition": definition,
-                "url": task.WechatUrl,
-                "status": draft.fields["status"],
-                "outcome": draft.fields["outcome"],
-            }
+            output_of(
+                {
+                    "key": "Publish#0",
+                    "kind": OutputKind.OTHER,
+                    "definition": definition,
+                    "url": task.WechatUrl,
+                    "status": draft.fields["status"],
+                    "outcome": draft.fields["outcome"],
+                }
+            )
         ]
     _keep(
         draft.fields["extra"],
@@ -639,7 +646,7 @@ def _generic(payload: dict[str, Any], r: _Read) -> list[_Draft]:
     source = task.Input.get("FileId") if isinstance(task.Input, dict) else None
     draft = r.draft(task.TaskId or r.ctx.task_id_hint, task.FileId or r.lenient.str_(source, f"{r.path}.Input.FileId"))
     items = payload.get("MediaProcessResultSet")
-    outputs: list[Fields] = []
+    outputs: list[Output] = []
     verdicts: list[Result] = []
     if isinstance(items, list):
         procedure = r.model(m.ProcedureTask, {"MediaProcessResultSet": items})

@@ -573,34 +573,34 @@ def _media_result(type_name: str, result: w.SubTaskResult, path: str, report: Re
 
 def _transcode_fields(out: w.MediaTranscodeItem, fallback: w.TaskOutputStorage | None, fields: Fields) -> None:
     """A transcode's file into `fields`; one with audio streams only is an audio output."""
-    video = [item for item in out.VideoStreamSet or () if item is not None]
-    audio = [item for item in out.AudioStreamSet or () if item is not None]
+    video, audio = _file_fields(out, fields)
     if audio and not video:
         fields["kind"] = OutputKind.AUDIO
     fields["storage"] = storage(out.OutputStorage or fallback, out.Path)
-    fields["container"] = out.Container or None
-    fields["size_bytes"] = out.Size
-    fields["bitrate_bps"] = out.Bitrate or None
-    fields["width"] = out.Width or None
-    fields["height"] = out.Height or None
-    fields["duration_s"] = out.Duration
     fields["md5"] = out.Md5 or None
-    fields["fps"] = _fps(video[0]) if video else None
-    fields["streams"] = streams(video, audio) if video or audio else None
 
 
 def _metadata_fields(meta: w.MediaMetaData, fields: Fields) -> None:
     """An edited file's metadata into `fields`."""
-    video = [item for item in meta.VideoStreamSet or () if item is not None]
-    audio = [item for item in meta.AudioStreamSet or () if item is not None]
-    fields["container"] = meta.Container or None
-    fields["size_bytes"] = meta.Size
-    fields["bitrate_bps"] = meta.Bitrate or None
-    fields["width"] = meta.Width or None
-    fields["height"] = meta.Height or None
-    fields["duration_s"] = meta.Duration
+    _file_fields(meta, fields)
+
+
+def _file_fields(
+    item: w.MediaTranscodeItem | w.MediaMetaData, fields: Fields
+) -> tuple[list[w.MediaVideoStreamItem], list[w.MediaAudioStreamItem]]:
+    """What a transcode's file and an edited file's metadata both tell (container, size, bitrate, picture,
+    duration, streams) into `fields`; their video and audio streams."""
+    video = [stream for stream in item.VideoStreamSet or () if stream is not None]
+    audio = [stream for stream in item.AudioStreamSet or () if stream is not None]
+    fields["container"] = item.Container or None
+    fields["size_bytes"] = item.Size
+    fields["bitrate_bps"] = item.Bitrate or None
+    fields["width"] = item.Width or None
+    fields["height"] = item.Height or None
+    fields["duration_s"] = item.Duration
     fields["fps"] = _fps(video[0]) if video else None
     fields["streams"] = streams(video, audio) if video or audio else None
+    return video, audio
 
 
 def _ai_subtasks(value: Any, path: str, name: str, report: Report) -> None:

@@ -160,10 +160,9 @@ class Pipeline:
             origin=origin,
         )
         capture_id = await self.store.capture(new)
-        if verification.accepted and self.processing:
-            self.offer(Capture(**vars(new), id=capture_id))
-        elif verification.accepted and self.hand_over is not None:
-            self.hand_over(Capture(**vars(new), id=capture_id))
+        take = self.offer if self.processing else self.hand_over
+        if verification.accepted and take is not None:
+            take(Capture(**vars(new), id=capture_id))
         return Receipt(capture_id, verification)
 
     def offer(self, capture: Capture) -> None:

@@ -9,7 +9,7 @@ received twice (or replayed) gets the same id, while `source`, `origin`, `receiv
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -253,27 +253,28 @@ def content_id(event: Event) -> str:
     """A stable hash of everything in `event` but its receipt fields.
 
     Fields serialize in declaration order, and `extra` keeps the provider's key order, so the same bytes
-    always give the same id. The bytes are `model_dump_json`'s (see `_content_serializer`).
+    always give the same id. The bytes are `model_dump_json`'s (see `_serializer`).
     """
     digest = _SHA256.copy()
     digest.update(_CONTENT_SERIALIZER.to_json(event))
     return digest.hexdigest()[:32]
 
 
-def _content_serializer() -> SchemaSerializer:
-    """Event's own serializer (`model_dump_json`), but for two things that give the same bytes faster.
+def _serializer(model: type[BaseModel], leave_out: Iterable[str] = ()) -> SchemaSerializer:
+    """`model`'s own serializer (`model_dump_json`), but for two things that give the same bytes faster.
 
-    The receipt fields are left out by the schema rather than by an `exclude` argument, which is checked
+    Fields in `leave_out` are left out by the schema rather than by an `exclude` argument, which is checked
     against every field of every call. The enum fields are written as the strings they are: a member of a
     `StrEnum` is a str whose text is its value, and pydantic-core's enum serializer reads `member.value`
     first, a Python call per enum field (seven on a one-output event), a quarter of the serialization's time.
     The models are built from the edited schema (`receiver._schema.edited`). tests/dialects/test_content_id.py
-    compares the bytes with `model_dump_json`'s on every fixture.
+    (the event id's bytes) and tests/store/test_stored_json.py (the stored text) compare with `model_dump_json`
+    on every fixture.
     """
     models: set[type[BaseModel]] = set()
-    schema = _strings_for_enums(Event.__pydantic_core_schema__, models)
-    fields = schema["schema"]["fields"]
-    for name in RECEIPT_FIELDS:
+    schema = _strings_for_enums(model.__pydantic_core_schema__, models)
+    for name in leave_out:
+        fields = schema["schema"]["fields"]
         fields[name] = {**fields[name], "serialization_exclude": True}
     with edited(models):
         return SchemaSerializer(schema)
@@ -293,7 +294,7 @@ def _strings_for_enums(schema: Any, models: set[type[BaseModel]]) -> Any:
     return {key: _strings_for_enums(value, models) for key, value in schema.items()}
 
 
-_CONTENT_SERIALIZER = _content_serializer()
+_CONTENT_SERIALIZER = _serializer(Event, leave_out=RECEIPT_FIELDS)
 #: Copied for each id: a new hash object looks its digest up in OpenSSL (3.x) every time, which cost a third
 #: of hashing an event's content; a copy does not.
 _SHA256 = hashlib.sha256()
@@ -381,18 +382,9 @@ class Task(BaseModel):
     changed_at: datetime
 
 
-def _stored_serializer(model: type[BaseModel]) -> SchemaSerializer:
-    """`model`'s own serializer (`model_dump_json`), but with enum fields written as the strings they are:
-    the same text for less (see `_content_serializer`). tests/store/test_stored_json.py compares the text with
-    `model_dump_json`'s."""
-    models: set[type[BaseModel]] = set()
-    schema = _strings_for_enums(model.__pydantic_core_schema__, models)
-    with edited(models):
-        return SchemaSerializer(schema)
-
-
-_EVENT_JSON = _stored_serializer(Event)
-_TASK_JSON = _stored_serializer(Task)
+#: What the stores write: `model_dump_json`'s text, built faster (`_serializer`).
+_EVENT_JSON = _serializer(Event)
+_TASK_JSON = _serializer(Task)
 
 
 def event_json(event: Event) -> str:

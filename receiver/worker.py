@@ -99,8 +99,8 @@ class Worker:
         loop = asyncio.get_running_loop()
         loop.add_reader(reader.fileno(), self._on_signal, reader)
         self._process, self._signals = process, reader
+        # Captures committed before the pipe was there were skipped (`hand_over`): the worker is told to look.
         self._hand_overs, _ = await loop.connect_write_pipe(asyncio.Protocol, captures_in)
-        self._skipped = True  # captures committed before the pipe was there: the worker's first pass reads them
 
     def hand_over(self, capture: Capture) -> None:
         """Pass a committed, accepted capture to the worker. Best effort and never blocking: with no worker, or

@@ -1,5 +1,5 @@
 """`content_id` hashes exactly what `model_dump_json` writes for an event's content: its serializer
-(receiver/model.py `_content_serializer`) is a faster build of the same bytes, and stored ids depend on them."""
+(receiver/model.py `_serializer`) is a faster build of the same bytes, and stored ids depend on them."""
 
 from __future__ import annotations
 

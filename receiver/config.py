@@ -41,6 +41,14 @@ class SourceSettings(BaseModel):
         description="Hold each terminal callback until a query of the provider confirms it (needs the source's"
         " [fallback.sources.<name>] credentials): for those who cannot trust an unsigned body.",
     )
+    confirm_grace_s: float = Field(
+        120.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="With confirm: how long after a held callback arrived the provider may still say its task is"
+        " not finished (or not found) before the callback is refused: providers update their task API about when,"
+        " or a little after, they call back. An answer that says finished otherwise refuses it at once.",
+    )
 
     @field_validator("dialect")
     @classmethod

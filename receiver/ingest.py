@@ -271,6 +271,7 @@ class Pipeline:
         are the provider's own word, fetched by us, and a replay is the operator's own doing."""
         source = self.sources.get(capture.source)
         hold = capture.origin is Origin.CALLBACK and source is not None and source.confirm
+        grace_s = source.confirm_grace_s if source is not None else 0.0  # judging held callbacks (a query answer)
         try:
             known = _known_dialect(capture, source)
             if document is None and known is not None:  # the bytes straight to events (the dialect's fast path)
@@ -286,7 +287,7 @@ class Pipeline:
         except Exception as exc:
             log.exception("normalizing capture %d raised", capture.id)
             return Processed(capture.id, error=f"internal error while normalizing: {type(exc).__name__}: {exc}")
-        return Processed(capture.id, events=events, hold=hold)
+        return Processed(capture.id, events=events, hold=hold, confirm_grace_s=grace_s)
 
     # other ways in -------------------------------------------------------------------------------------
 

@@ -21,13 +21,15 @@ The rules, applied by `merge` to a task's current state and one new event:
 Confirmation (a source with `confirm`, for users who cannot trust an unsigned body): a callback that would
 finish its task (rule 2 or 4 says it wins) is *held* (`holds`): stored, changing nothing, until a report we
 can trust about the same task (a query answer, origin=poll, or a pulled event) is applied. `judge_held` then
-compares what the callback claimed with the task's state after that report.
+compares what the callback claimed with the task's state after that report. Providers update their task API
+about when, or a little after, they call back, so an answer that the task is not finished yet refutes a
+callback only once the source's grace (`confirm_grace_s`) has passed since the callback arrived.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from receiver.model import Event, Origin, Outcome, Output, Status, Task
@@ -163,20 +165,49 @@ def holds(event: Event, effect: Effect) -> bool:
     return effect is Effect.APPLIED and event.status is Status.FINISHED and event.task_id is not None
 
 
-def judge_held(held: Event, task: Task | None, report: Event) -> tuple[Effect, str | None]:
+def judge_held(held: Event, task: Task | None, report: Event, grace_s: float = 0.0) -> tuple[Effect, str | None]:
     """What a trusted `report` (see `TRUSTED_REPORTS`) makes of a `held` callback of the same task, `task`
     being the task's state with the report applied: (effect, reason).
 
     CONFIRMED when the task is finished with the outcome the callback claimed. Only a query answer can refute
     it (UNCONFIRMED, with the reason), and only one asked for after the callback arrived (a query answer's
     `received_at` is when we asked): an answer to an earlier question may predate the finish, and a pulled
-    event may be an older one still in the queue. Anything else leaves it HELD.
+    event may be an older one still in the queue. Such an answer refutes it at once when the task is finished
+    with another outcome (a contradiction); when the task is not finished, only once it was asked `grace_s` or
+    more after the callback arrived (`lagging`): the provider's task API may not have caught up with its own
+    callback yet. Anything else leaves it HELD.
     """
     if task is not None and task.status is Status.FINISHED and task.outcome == held.outcome:
         return Effect.CONFIRMED, None
     if report.origin is not Origin.POLL or held.received_at > report.received_at:
         return Effect.HELD, None
-    return Effect.UNCONFIRMED, unconfirmed_reason(held, _described(task, report))
+    said = _described(task, report)
+    if _finished(task, report):
+        return Effect.UNCONFIRMED, unconfirmed_reason(held, said)
+    if lagging(held, report.received_at, grace_s):
+        return Effect.HELD, None
+    return Effect.UNCONFIRMED, unconfirmed_reason(held, said, grace_s)
+
+
+def judge_unanswered(held: Event, asked_at: datetime, said: str, grace_s: float = 0.0) -> tuple[Effect, str | None]:
+    """What an answer that brought no event (e.g. "not found", asked at `asked_at`) makes of a `held` callback:
+    HELD when it arrived after the question, or the provider may still be catching up (`lagging`); else
+    UNCONFIRMED with the reason. A task the provider does not know is no contradiction: a new task may not be
+    indexed yet."""
+    if held.received_at > asked_at or lagging(held, asked_at, grace_s):
+        return Effect.HELD, None
+    return Effect.UNCONFIRMED, unconfirmed_reason(held, said, grace_s)
+
+
+def lagging(held: Event, asked_at: datetime, grace_s: float) -> bool:
+    """Whether an answer asked at `asked_at` that says the task of the `held` callback is not finished may just
+    lag behind the callback: it was asked less than `grace_s` after the callback arrived."""
+    return asked_at - held.received_at < timedelta(seconds=grace_s)
+
+
+def grace_ends(held: Event, grace_s: float) -> datetime:
+    """From when an answer that the `held` callback's task is not finished refutes it (see `lagging`)."""
+    return held.received_at + timedelta(seconds=grace_s)
 
 
 def judge_all(
@@ -184,18 +215,20 @@ def judge_all(
     reapplied: Sequence[tuple[Event, int | None]],
     task: Task | None,
     report: Event,
+    grace_s: float = 0.0,
 ) -> tuple[list[Confirmation], int]:
-    """Judge a task's held callbacks (event, capture id) after `report`; return the verdicts and how many stay
-    held. `reapplied` are events of the report that were held with the very same content (same `event_id`):
-    the report merged them itself, so they can only be confirmed."""
+    """Judge a task's held callbacks (event, capture id) after `report` (`judge_held`, with the asking source's
+    `grace_s`); return the verdicts and how many stay held. `reapplied` are events of the report that were held
+    with the very same content (same `event_id`): the report merged them itself, so they can only be
+    confirmed."""
     verdicts: list[Confirmation] = []
     for event, capture_id in reapplied:
         same_task = event.provider is report.provider and event.task_key == report.task_key
-        if same_task and judge_held(event, task, report)[0] is Effect.CONFIRMED:
+        if same_task and judge_held(event, task, report, grace_s)[0] is Effect.CONFIRMED:
             verdicts.append(Confirmation(event.event_id, capture_id, Effect.CONFIRMED))
     still_held = 0
     for event, capture_id in held:
-        effect, reason = judge_held(event, task, report)
+        effect, reason = judge_held(event, task, report, grace_s)
         if effect is Effect.HELD:
             still_held += 1
         else:
@@ -203,12 +236,14 @@ def judge_all(
     return verdicts, still_held
 
 
-def unconfirmed_reason(held: Event, said: str) -> str:
-    """The refusal reason of a held callback the provider did not confirm: the task, the claim, the answer."""
+def unconfirmed_reason(held: Event, said: str, grace_s: float = 0.0) -> str:
+    """The refusal reason of a held callback the provider did not confirm: the task, the claim, the answer (and,
+    for an answer refused after the grace `grace_s`, that it still said so that long after the callback)."""
     claimed = _status_text(held.status, held.outcome, held.provider_status)
+    answer = f"still says {said} {grace_s:g} s after the callback" if grace_s > 0 else f"says {said}"
     return (
         f"not confirmed by the provider: task {held.task_key} ({held.provider.value}): the callback says"
-        f" {claimed}, the provider says {said}"
+        f" {claimed}, the provider {answer}"
     )
 
 
@@ -216,6 +251,11 @@ def _described(task: Task | None, report: Event) -> str:
     if task is None:
         return _status_text(report.status, report.outcome, report.provider_status)
     return _status_text(task.status, task.outcome, task.provider_status)
+
+
+def _finished(task: Task | None, report: Event) -> bool:
+    status = task.status if task is not None else report.status
+    return status is Status.FINISHED
 
 
 def _status_text(status: Status | None, outcome: Outcome | None, provider_status: str | None) -> str:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from receiver.model import Event, Origin, Outcome, Output, OutputKind, Provider, Status
-from receiver.state import merge
+from receiver.state import judge_all, judge_held, judge_unanswered, merge
 from receiver.store.base import Effect
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -111,3 +111,72 @@ def test_media_events_are_keyed_by_media_id() -> None:
     task, effect = merge(None, media, T0)
     assert effect is Effect.APPLIED
     assert task is not None and task.task_id == "media:528"
+
+
+# confirmation: a held terminal callback judged by a query answer, with the source's grace ----------------------
+
+GRACE_S = 120.0
+
+
+def judged(answer: Status, outcome: Outcome | None = None, *, after_s: float) -> tuple[Effect, str | None]:
+    """What an answer saying `answer` (asked `after_s` after the held callback arrived) makes of a callback that
+    says finished/success, with `GRACE_S` of grace."""
+    held = event(Status.FINISHED, Outcome.SUCCESS)
+    report = event(answer, outcome, origin=Origin.POLL, received_at=T0 + timedelta(seconds=after_s))
+    task, _ = merge(None, report, report.received_at)
+    return judge_held(held, task, report, GRACE_S)
+
+
+def test_an_answer_finished_as_the_callback_says_confirms_it_at_once() -> None:
+    assert judged(Status.FINISHED, Outcome.SUCCESS, after_s=0.5) == (Effect.CONFIRMED, None)
+
+
+def test_an_answer_finished_otherwise_refutes_the_callback_at_once_whatever_the_grace() -> None:
+    effect, reason = judged(Status.FINISHED, Outcome.FAILED, after_s=0.5)
+    assert effect is Effect.UNCONFIRMED
+    assert reason is not None and reason.endswith(
+        "the callback says finished/success, the provider says finished/failed"
+    )
+
+
+def test_an_answer_not_finished_leaves_the_callback_held_within_the_grace_and_refutes_it_after() -> None:
+    assert judged(Status.PROCESSING, after_s=0.0) == (Effect.HELD, None)
+    assert judged(Status.WAITING, after_s=GRACE_S - 0.001) == (Effect.HELD, None)
+    effect, reason = judged(Status.PROCESSING, after_s=GRACE_S)
+    assert effect is Effect.UNCONFIRMED
+    assert reason == (
+        "not confirmed by the provider: task task-1 (tencent-vod): the callback says finished/success,"
+        " the provider still says processing 120 s after the callback"
+    )
+
+
+def test_an_answer_asked_before_the_callback_arrived_cannot_refute_it() -> None:
+    assert judged(Status.FINISHED, Outcome.FAILED, after_s=-1.0) == (Effect.HELD, None)
+    assert judged(Status.PROCESSING, after_s=-GRACE_S - 1.0) == (Effect.HELD, None)
+
+
+def test_without_grace_an_answer_not_finished_refutes_at_once_as_before() -> None:
+    held = event(Status.FINISHED, Outcome.SUCCESS)
+    report = event(Status.PROCESSING, origin=Origin.POLL, received_at=T0)
+    effect, reason = judge_held(held, None, report)
+    assert effect is Effect.UNCONFIRMED
+    assert reason is not None and reason.endswith("the provider says processing")
+
+
+def test_not_found_leaves_a_callback_held_within_the_grace() -> None:
+    held = event(Status.FINISHED, Outcome.SUCCESS)
+    assert judge_unanswered(held, T0 - timedelta(seconds=1), "not found", 0.0) == (Effect.HELD, None)  # before it
+    assert judge_unanswered(held, T0 + timedelta(seconds=30), "not found", GRACE_S) == (Effect.HELD, None)
+    effect, reason = judge_unanswered(held, T0 + timedelta(seconds=GRACE_S), "not found (gone)", GRACE_S)
+    assert effect is Effect.UNCONFIRMED
+    assert reason is not None and reason.endswith("the provider still says not found (gone) 120 s after the callback")
+
+
+def test_judge_all_counts_what_the_grace_keeps_held() -> None:
+    early = event(Status.FINISHED, Outcome.SUCCESS, received_at=T0 - timedelta(seconds=GRACE_S))
+    recent = event(Status.FINISHED, Outcome.PARTIAL, received_at=T0 - timedelta(seconds=3))
+    report = event(Status.PROCESSING, origin=Origin.POLL, received_at=T0)
+    task, _ = merge(None, report, T0)
+    verdicts, still_held = judge_all([(early, 1), (recent, 2)], [], task, report, GRACE_S)
+    assert [(v.capture_id, v.effect) for v in verdicts] == [(1, Effect.UNCONFIRMED)]
+    assert still_held == 1

@@ -24,12 +24,18 @@ Confirming callbacks (a source with `confirm`; the decision): a terminal callbac
 the store (`Effect.HELD`: stored, task unchanged, nothing forwarded) and its task made due now; this scheduler
 then queries it like any due task: same bucket, same lease, same backoff. The answer is applied as every poll
 is, so what the sinks see is the provider's state, once, and in the same transaction the store judges the held
-callbacks against the task's new state (`state.judge_held`): confirmed, or not (the answer is not terminal, or
-ends otherwise; or the provider does not know the task at all), the latter refusing the callback's capture with
-a reason `vodhook reprocess --refused` can act on later. Here only the consequences: unconfirmed callbacks are
-counted (`vodhook_unconfirmed_callbacks_total`) and warned about, rate-limited; a task whose held callback came
-in while its question was out is asked again at once; and a task a held callback is waiting on stays open
-until its query has judged it. The task of an unconfirmed callback stays tracked and is polled until it ends.
+callbacks against the task's new state (`state.judge_held`): confirmed, or not (the answer ends otherwise; or,
+once the source's `confirm_grace_s` has passed since the callback arrived, the answer is still not terminal or
+the provider does not know the task at all), the latter refusing the callback's capture with a reason
+`vodhook reprocess --refused` can act on later. The grace is there because providers update their task API
+about when, or a little after, they call back: within it, "not finished" or "not found" leaves the callback
+held. Here only the consequences: unconfirmed callbacks are counted (`vodhook_unconfirmed_callbacks_total`) and
+warned about, rate-limited; a task whose held callback came in while its question was out is asked again at
+once; one whose held callback the provider has not caught up with yet is asked again soon (`_held_wait`: the
+time since the callback, at least `HELD_RECHECK_S`, never past the end of the grace nor beyond the usual wait),
+so a few queries settle it whatever the grace, and the first answer after the grace does; and a task a held
+callback is waiting on stays open (not even lost) until its query has judged it. The task of an unconfirmed
+callback stays tracked and is polled until it ends.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ from receiver.fallback.tracking import Tracker
 from receiver.ingest import Pipeline
 from receiver.model import Origin, Status
 from receiver.signing.query import ProviderError
+from receiver.state import grace_ends
 from receiver.store.base import Applied, Confirmation, Effect, StoreUnavailable, TrackedFilter, TrackedTask, TrackState
 
 log = logging.getLogger("vodhook.fallback")
@@ -66,6 +73,7 @@ log = logging.getLogger("vodhook.fallback")
 LEASE = "fallback-scheduler"
 LEASE_TTL_S = 30.0  # the lease is renewed every third of it and given up a third before it runs out
 UNCONFIRMED_WARN_EVERY_S = 1.0  # at most one "callback not confirmed" warning this often (as for refusals)
+HELD_RECHECK_S = 5.0  # the shortest wait before asking again about a task whose provider lags its held callback
 
 
 class Fallback:
@@ -89,6 +97,7 @@ class Fallback:
             rate, burst = own.rate_per_s or api.rate_per_s, own.burst or api.burst
             bucket = AccountBucket(self.store, f"{source.dialect}:{own.secret_id}", rate, burst)
             self.sources[name] = SourceRuntime(name, source.dialect, api, bucket)
+        self._grace_s = {name: source.confirm_grace_s for name, source in settings.sources.items()}
         self._last_sweep: dict[str, datetime] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._warned_at: float | None = None  # the last "not confirmed" warning (time.monotonic)
@@ -242,13 +251,13 @@ class Fallback:
                 if exc.rate_limited:
                     return found
                 runtime.listing_paused_until = now + timedelta(seconds=RETRY_AFTER_S)
-                log.warning("fallback: %s's status listing failed (%s); task queries only for %.0f s",
-                            name, exc, RETRY_AFTER_S)
+                log.warning(
+                    "fallback: %s's status listing failed (%s); task queries only for %.0f s", name, exc, RETRY_AFTER_S
+                )
             except Exception:
                 self.stats.errors += 1
                 runtime.listing_paused_until = now + timedelta(seconds=RETRY_AFTER_S)
-                log.exception("fallback: %s's status listing failed; task queries only for %.0f s", name,
-                              RETRY_AFTER_S)
+                log.exception("fallback: %s's status listing failed; task queries only for %.0f s", name, RETRY_AFTER_S)
         return found
 
     async def _seen_running(self, task: TrackedTask, listed: Listed) -> bool:
@@ -288,20 +297,14 @@ class Fallback:
             answer = await runtime.api.query(task.task_id)
         except ProviderError as exc:
             self._provider_trouble(runtime, exc)
-            if exc.not_found:  # a callback that says this task finished is not confirmed by that
-                self._unconfirmed(await self.store.refuse_held(task.provider, task.task_id, now, f"not found ({exc})"))
-                runtime.share.note(False)  # not running either: a listing would not have spared this query
             if exc.rate_limited:  # says nothing of the task: not an attempt, and it stays due
                 await self._save_open(replace(current, last_error=str(exc)))
-            elif exc.not_found and self._past_retention(queried, runtime, now):
-                self.stats.lost += 1
-                await self.store.save_tracked(
-                    replace(queried, state=TrackState.LOST, resolved_at=now, last_error=str(exc))
-                )
+                return True
+            wait = self._backoff(queried.attempts)
+            if exc.not_found:  # a callback that says this task finished is not confirmed by that (after its grace)
+                await self._not_found(queried, runtime, now, str(exc), wait)
             else:
-                await self._save_open(
-                    replace(queried, last_error=str(exc), next_check_at=now + self._backoff(queried.attempts))
-                )
+                await self._save_open(replace(queried, last_error=str(exc), next_check_at=now + wait))
             return True
         try:
             # received_at is when we asked: a held callback that arrived after it is not refuted by this answer
@@ -334,10 +337,55 @@ class Fallback:
                 self.stats.recovered += 1
                 self.stats.recovery_delays_s.append(max(0.0, (now - task.deadline).total_seconds()))
             return True
-        # held callbacks that arrived while the question was out: ask again at once, for them
-        wait = timedelta(0) if any(item.still_held for item in applied) else self._recheck(queried, now)
+        wait = self._recheck(queried, now)
+        if any(item.still_held for item in applied):  # asked again sooner, for them
+            held_wait = await self._held_wait(queried, now, wait)
+            wait = wait if held_wait is None else held_wait
         await self._save_open(replace(queried, last_error=None, next_check_at=now + wait))
         return True
+
+    async def _not_found(
+        self, queried: TrackedTask, runtime: SourceRuntime, now: datetime, error: str, wait: timedelta
+    ) -> None:
+        """The provider does not know the task: its held callbacks past their grace are refused; the task is lost
+        once past the provider's retention window, unless a callback of it is still held (it waits for its
+        verdict, asked again as `_held_wait` says)."""
+        grace_s = self._grace_s.get(queried.source, 0.0)
+        said = f"not found ({error})"
+        self._unconfirmed(await self.store.refuse_held(queried.provider, queried.task_id, now, said, grace_s=grace_s))
+        runtime.share.note(False)  # not running either: a listing would not have spared this query
+        held_wait = await self._held_wait(queried, now, wait)
+        if held_wait is None and self._past_retention(queried, runtime, now):
+            self.stats.lost += 1
+            await self.store.save_tracked(replace(queried, state=TrackState.LOST, resolved_at=now, last_error=error))
+            return
+        wait = wait if held_wait is None else held_wait
+        await self._save_open(replace(queried, last_error=error, next_check_at=now + wait))
+
+    async def _held_wait(self, task: TrackedTask, asked_at: datetime, usual: timedelta) -> timedelta | None:
+        """When to ask again about a task whose callbacks an answer asked at `asked_at` left held; None when none
+        is held (then `usual` it is).
+
+        At once for one that came in while the question was out: no answer has judged it yet. Otherwise the
+        provider's answer (not finished, not found) may lag behind the callback, and the oldest held one's grace
+        has not passed (`state.lagging`): the wait is the time since that callback, at least `HELD_RECHECK_S`,
+        at most `usual`, and never past the end of its grace (`state.grace_ends`). A provider that catches up
+        within seconds is heard from within seconds; one that does not costs a few queries, as the waits double,
+        and the first answer asked after the grace settles it. That answer comes from a question asked after
+        every callback it judges, so "at once" cannot follow "at once" without a new callback in between: no
+        busy loop."""
+        events = await self.store.task_events(task.provider, task.task_id)
+        held = [stored.event for stored in events if stored.effect is Effect.HELD]
+        if not held:
+            return None
+        if any(event.received_at > asked_at for event in held):
+            return timedelta(0)
+        oldest = min(held, key=lambda event: event.received_at)
+        rest = grace_ends(oldest, self._grace_s.get(task.source, 0.0)) - asked_at
+        if rest <= timedelta(0):  # past its grace and not judged by this answer (it named the task otherwise)
+            return usual
+        since = max(asked_at - oldest.received_at, timedelta(seconds=HELD_RECHECK_S))
+        return min(usual, since, rest)
 
     async def _still_due(self, listed: TrackedTask) -> TrackedTask | None:
         """The row again, if nothing happened to it since `listed` was read; else None (closing it if its task

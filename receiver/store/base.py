@@ -115,6 +115,10 @@ class Processed:
     #: Hold this capture's terminal events until the provider confirms them (`Effect.HELD`): set for the
     #: callbacks of a source with `confirm` (the pipeline decides; the store only obeys).
     hold: bool = False
+    #: For a query answer: the asking source's `confirm_grace_s`. An answer asked less than this long after a
+    #: held callback arrived that says its task is not finished leaves it held (`state.judge_held`); 0 refutes
+    #: it at once.
+    confirm_grace_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -141,8 +145,8 @@ class Applied:
     task: Task | None
     #: On the last event of a task in a query answer or pull: its held callbacks that report judged.
     confirmations: tuple[Confirmation, ...] = ()
-    #: ... and how many it left held (a query asked before they arrived, or a pull that does not settle them):
-    #: the task must stay tracked and be asked again.
+    #: ... and how many it left held (a query asked before they arrived or within their grace, or a pull that
+    #: does not settle them): the task must stay tracked and be asked again.
     still_held: int = 0
 
 
@@ -359,16 +363,22 @@ class Store(ABC):
         - a known event whose effect is in `UNSETTLED` is not a duplicate but merged again (and its row's
           effect rewritten), unless it is HELD and this result holds it again (a retried callback);
         - after a result of origin poll or pull, every held event of each task it reported is judged against
-          the task's state: CONFIRMED, UNCONFIRMED (a query answer that disagrees: the held event's capture
-          becomes refused with the reason as its error) or left held; the verdicts go on the last `Applied`
-          of that task (`confirmations`, `still_held`).
+          the task's state: CONFIRMED, UNCONFIRMED (a query answer asked after it arrived that disagrees: the
+          held event's capture becomes refused with the reason as its error) or left held; the verdicts go on
+          the last `Applied` of that task (`confirmations`, `still_held`). A query answer that the task is
+          finished otherwise refutes at once; one that it is not finished only when asked
+          `Processed.confirm_grace_s` or more after the held event arrived (the provider's task API may lag
+          behind its callback): before that, the event stays held and the scheduler asks again soon.
         """
 
     @abstractmethod
-    async def refuse_held(self, provider: str, task_id: str, asked_at: datetime, said: str) -> list[Confirmation]:
-        """The provider's answer about a task brought no event (e.g. "not found"): its callbacks held since
-        before `asked_at` are UNCONFIRMED, their captures refused with `state.unconfirmed_reason(held, said)`.
-        Those held later stay held (they arrived after the question)."""
+    async def refuse_held(
+        self, provider: str, task_id: str, asked_at: datetime, said: str, *, grace_s: float = 0.0
+    ) -> list[Confirmation]:
+        """The provider's answer about a task brought no event (e.g. "not found"): its callbacks held since at
+        least `grace_s` before `asked_at` are UNCONFIRMED, their captures refused with
+        `state.unconfirmed_reason(held, said, grace_s)` (`state.judge_unanswered`). The others stay held: they
+        arrived after the question, or the provider may not have indexed the task yet."""
 
     @abstractmethod
     async def reset_captures(self, capture_ids: Sequence[int]) -> None:

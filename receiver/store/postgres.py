@@ -54,7 +54,7 @@ from receiver.clock import Clock, SystemClock
 from receiver.config import RefusalSettings
 from receiver.messages import build_message
 from receiver.model import Event, Origin, Task, event_json, task_json
-from receiver.state import TRUSTED_REPORTS, holds, judge_all, merge, unconfirmed_reason
+from receiver.state import TRUSTED_REPORTS, holds, judge_all, judge_unanswered, merge
 from receiver.store._where import capture_conditions, event_conditions, render_where
 from receiver.store.base import (
     BACKLOG_CAPTURE_STATES,
@@ -511,7 +511,7 @@ class PostgresStore(Store):
             event_ids = json.dumps([event.event_id for event in result.events])
             capture_rows.append((result.capture_id, "processed", None, event_ids, now))
             if any(event.origin in TRUSTED_REPORTS for event in result.events):
-                self._judge(applied_here, reapplied, tasks, held, rewritten, verdicts)
+                self._judge(applied_here, reapplied, tasks, held, rewritten, verdicts, result.confirm_grace_s)
             applied_all.append(applied_here)
 
         # One statement per table, its rows as arrays: psycopg dumps arrays in C, and the server unnests them.
@@ -570,9 +570,10 @@ class PostgresStore(Store):
         held: dict[tuple[str, str | None], list[tuple[Event, int | None]]],
         rewritten: dict[str, Effect],
         verdicts: list[Confirmation],
+        grace_s: float,
     ) -> None:
-        """After a trusted report: judge the held callbacks of each task it reported on (`state.judge_held`),
-        in memory; `_apply` writes the verdicts."""
+        """After a trusted report: judge the held callbacks of each task it reported on (`state.judge_held`,
+        with the asking source's grace), in memory; `_apply` writes the verdicts."""
         last = {
             (item.event.provider.value, _clean(item.event.task_key)): index
             for index, item in enumerate(applied)
@@ -581,7 +582,7 @@ class PostgresStore(Store):
         reapplied_ids = {event.event_id for event, _ in reapplied}
         for key, index in last.items():
             report = applied[index]
-            judged, still_held = judge_all(held.get(key, []), reapplied, tasks.get(key), report.event)
+            judged, still_held = judge_all(held.get(key, []), reapplied, tasks.get(key), report.event, grace_s)
             settled = {verdict.event_id for verdict in judged}
             held[key] = [(event, capture) for event, capture in held.get(key, []) if event.event_id not in settled]
             for verdict in judged:
@@ -601,15 +602,17 @@ class PostgresStore(Store):
         )
         await self._cap_refused(conn)
 
-    async def refuse_held(self, provider: str, task_id: str, asked_at: datetime, said: str) -> list[Confirmation]:
+    async def refuse_held(
+        self, provider: str, task_id: str, asked_at: datetime, said: str, *, grace_s: float = 0.0
+    ) -> list[Confirmation]:
         async def work(conn: Conn) -> list[Confirmation]:
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(f"vodhook:task:{provider}/{task_id}"),))
             key = (provider, _clean(task_id))
-            verdicts = [
-                Confirmation(event.event_id, capture_id, Effect.UNCONFIRMED, unconfirmed_reason(event, said))
-                for event, capture_id in (await _held(conn, [key])).get(key, [])
-                if event.received_at <= asked_at
-            ]
+            verdicts = []
+            for event, capture_id in (await _held(conn, [key])).get(key, []):
+                effect, reason = judge_unanswered(event, asked_at, said, grace_s)
+                if effect is not Effect.HELD:
+                    verdicts.append(Confirmation(event.event_id, capture_id, effect, reason))
             if verdicts:
                 await conn.execute(
                     "UPDATE events SET effect = %s WHERE event_id = ANY(%s)",

@@ -29,7 +29,7 @@ from receiver.clock import Clock, SystemClock
 from receiver.config import RefusalSettings
 from receiver.messages import build_message
 from receiver.model import Event, Origin, Task, event_json, task_json
-from receiver.state import TRUSTED_REPORTS, holds, judge_all, merge, unconfirmed_reason
+from receiver.state import TRUSTED_REPORTS, holds, judge_all, judge_unanswered, merge
 from receiver.store._where import capture_conditions, event_conditions, render_where
 from receiver.store.base import (
     BACKLOG_CAPTURE_STATES,
@@ -444,7 +444,7 @@ class SqliteStore(Store):
             (json.dumps([event.event_id for event in result.events]), to_text(now), result.capture_id),
         )
         if any(event.origin in TRUSTED_REPORTS for event in result.events):
-            applied = self._judge(conn, applied, reapplied)
+            applied = self._judge(conn, applied, reapplied, result.confirm_grace_s)
         return applied
 
     def _apply_event(
@@ -536,9 +536,14 @@ class SqliteStore(Store):
         )
 
     def _judge(
-        self, conn: sqlite3.Connection, applied: list[Applied], reapplied: list[tuple[Event, int | None]]
+        self,
+        conn: sqlite3.Connection,
+        applied: list[Applied],
+        reapplied: list[tuple[Event, int | None]],
+        grace_s: float,
     ) -> list[Applied]:
-        """After a trusted report: judge the held callbacks of each task it reported on (`state.judge_held`)."""
+        """After a trusted report: judge the held callbacks of each task it reported on (`state.judge_held`,
+        with the asking source's grace)."""
         last: dict[tuple[str, str], int] = {}
         for index, item in enumerate(applied):
             if item.event.task_key is not None and item.event.status is not None:
@@ -547,7 +552,8 @@ class SqliteStore(Store):
         for (provider, task_key), index in last.items():
             report = applied[index]
             held = self._held(conn, provider, task_key)
-            verdicts, still_held = judge_all(held, reapplied, self._load_task(conn, provider, task_key), report.event)
+            task = self._load_task(conn, provider, task_key)
+            verdicts, still_held = judge_all(held, reapplied, task, report.event, grace_s)
             # a reapplied event's row already holds what the report's merge made of it
             self._settle(conn, [verdict for verdict in verdicts if verdict.event_id not in reapplied_ids])
             applied[index] = replace(report, confirmations=tuple(verdicts), still_held=still_held)
@@ -573,13 +579,15 @@ class SqliteStore(Store):
             conn.executemany("UPDATE captures SET state = 'refused', error = ? WHERE id = ?", refused)
             self._cap_refused(conn)
 
-    async def refuse_held(self, provider: str, task_id: str, asked_at: datetime, said: str) -> list[Confirmation]:
+    async def refuse_held(
+        self, provider: str, task_id: str, asked_at: datetime, said: str, *, grace_s: float = 0.0
+    ) -> list[Confirmation]:
         def work(conn: sqlite3.Connection) -> list[Confirmation]:
-            verdicts = [
-                Confirmation(event.event_id, capture_id, Effect.UNCONFIRMED, unconfirmed_reason(event, said))
-                for event, capture_id in self._held(conn, provider, task_id)
-                if event.received_at <= asked_at
-            ]
+            verdicts = []
+            for event, capture_id in self._held(conn, provider, task_id):
+                effect, reason = judge_unanswered(event, asked_at, said, grace_s)
+                if effect is not Effect.HELD:
+                    verdicts.append(Confirmation(event.event_id, capture_id, effect, reason))
             self._settle(conn, verdicts)
             return verdicts
 

@@ -264,7 +264,9 @@ async def test_a_task_whose_callback_is_held_is_queried_though_the_listing_shows
     settings = fallback_settings(tmp_path, emu, dialect, source={"sweep": False},
                                  backoff_base_s=1.0, backoff_max_s=3600.0)
     settings = settings.model_copy(update={"sources": {
-        **settings.sources, dialect: settings.sources[dialect].model_copy(update={"confirm": True}),
+        # no grace: a "running" answer refutes the held callback at once
+        **settings.sources,
+        dialect: settings.sources[dialect].model_copy(update={"confirm": True, "confirm_grace_s": 0.0}),
     }})
     async with rig(tmp_path, emu, dialect, settings) as (fallback, clock):
         await track_due(fallback, clock, dialect, running)

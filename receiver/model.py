@@ -326,10 +326,13 @@ def _assembler(cls: type[M]) -> Callable[[dict[str, Any]], M]:
     models, fresh lists), which validating again cost more than collecting them did;
     tests/dialects/test_normalize_snapshot.py checks that validation would make the same parts. `fields` is
     handed over (it becomes the model's own); names are checked, as `extra="forbid"` would. Only for models
-    whose defaults are immutable (`None`, a member): they are shared, not copied."""
+    whose defaults are immutable (`None`, a member): they are shared, not copied; a field with a default factory
+    (a list) must be given, like a required one."""
     # Declaration order, which is the order fields serialize in; a required field's placeholder is replaced.
     defaults = {name: info.get_default() for name, info in cls.model_fields.items()}
-    required = frozenset(name for name, info in cls.model_fields.items() if info.is_required())
+    required = frozenset(
+        name for name, info in cls.model_fields.items() if info.is_required() or info.default_factory is not None
+    )
     every_field = set(defaults)
     size = len(defaults)
 
@@ -381,6 +384,8 @@ class Task(BaseModel):
     first_seen_at: datetime
     changed_at: datetime
 
+
+assemble_task = _assembler(Task)
 
 #: What the stores write: `model_dump_json`'s text, built faster (`_serializer`).
 _EVENT_JSON = _serializer(Event)

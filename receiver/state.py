@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from receiver.model import Event, Origin, Outcome, Output, Status, Task
+from receiver.model import Event, Origin, Outcome, Output, Status, Task, assemble_task
 from receiver.store.base import Confirmation, Effect
 
 _FILLED_FIELDS = ("created_at", "started_at", "updated_at", "session", "provider_status")
@@ -72,30 +72,35 @@ def _terminal_report_wins(current: Task, event: Event) -> bool:
 
 
 def _new_task(task_key: str, event: Event, now: datetime) -> Task:
+    """A task's first state, from its first event. Built without validation (`assemble_task`): every value is
+    an event's field of the task field's own type, and validating them again cost as much as storing the task.
+    tests/test_state.py checks that validation would make the same task from every fixture."""
     assert event.status is not None
-    return Task(
-        provider=event.provider,
-        task_id=task_key,
-        source=event.source,
-        dialect=event.dialect,
-        task_kind=event.task_kind,
-        media_id=event.media_id,
-        status=event.status,
-        outcome=event.outcome,
-        provider_status=event.provider_status,
-        error=event.error,
-        created_at=event.created_at,
-        started_at=event.started_at,
-        updated_at=event.updated_at,
-        finished_at=event.finished_at if event.status is Status.FINISHED else None,
-        outputs=_merge_outputs([], event.outputs),
-        session=event.session,
-        version=1,
-        last_event_id=event.event_id,
-        last_origin=event.origin,
-        provider_time=event.provider_time or event.received_at,
-        first_seen_at=now,
-        changed_at=now,
+    return assemble_task(
+        {
+            "provider": event.provider,
+            "task_id": task_key,
+            "source": event.source,
+            "dialect": event.dialect,
+            "task_kind": event.task_kind,
+            "media_id": event.media_id,
+            "status": event.status,
+            "outcome": event.outcome,
+            "provider_status": event.provider_status,
+            "error": event.error,
+            "created_at": event.created_at,
+            "started_at": event.started_at,
+            "updated_at": event.updated_at,
+            "finished_at": event.finished_at if event.status is Status.FINISHED else None,
+            "outputs": _merge_outputs([], event.outputs),
+            "session": event.session,
+            "version": 1,
+            "last_event_id": event.event_id,
+            "last_origin": event.origin,
+            "provider_time": event.provider_time or event.received_at,
+            "first_seen_at": now,
+            "changed_at": now,
+        }
     )
 
 

@@ -13,7 +13,8 @@ of the dialects to it:
   take the slow path's decisions on the bodies real providers send when they break their own docs;
 - for every fixture event (and every event of those mutations), `Event.model_validate(event.model_dump())`
   gives the same values of the same types: events are built without validation (`Event.assemble`), so they
-  must hold exactly what validation would make; `Event.build` must stamp the same id;
+  must hold exactly what validation would make; `Event.build` must stamp the same id; likewise the task state
+  each event would start (`state._new_task`, built the same way);
 - property-based: bodies nudged so that most stay valid (numbers as text or with a fraction, nulls, unknown
   keys, odd unicode), so that the dialects' fast paths take them, give from `normalize_body` exactly what
   `normalize(decode(body))` gives.
@@ -41,7 +42,8 @@ from pydantic import BaseModel
 
 from receiver import dialects
 from receiver.dialects.base import Dialect, NormalizeContext, Unidentifiable
-from receiver.model import Event, Origin
+from receiver.model import Event, Origin, Task
+from receiver.state import merge
 from tests.test_fuzz_fixtures import slots
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -277,6 +279,15 @@ def test_mutated_fixtures_normalize_identically(name: str, snapshot: dict[str, A
                 continue
             for event in events:
                 _assert_same_values(event, Event.model_validate(event.model_dump()), f"{name}/{key} mutation {index}")
+                _assert_first_task_validates(event, f"{name}/{key} mutation {index}")
+
+
+def _assert_first_task_validates(event: Event, where: str) -> None:
+    """The task state an event starts (built without validation, `state._new_task`) holds exactly what
+    validation would make of it."""
+    task, _ = merge(None, event, RECEIVED)
+    if task is not None:
+        _assert_same_values(task, Task.model_validate(task.model_dump()), f"{where} (its task)")
 
 
 def _assert_same_values(built: Any, validated: Any, where: str) -> None:
@@ -313,6 +324,7 @@ def test_events_hold_what_validation_would_make(name: str) -> None:
             validated = Event.model_validate(event.model_dump())
             assert validated == event
             _assert_same_values(event, validated, f"{name}/{path.relative_to(root)}")
+            _assert_first_task_validates(event, f"{name}/{path.relative_to(root)}")
             # `Event.build` (validating) and the dialects' `Event.assemble` stamp the same id.
             fields = {field: getattr(event, field) for field in Event.model_fields if field != "event_id"}
             assert Event.build(**fields).model_dump_json() == event.model_dump_json()

@@ -14,12 +14,17 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import SchemaValidator, core_schema
 
 from receiver import dialects
-from receiver.dialects.aliyun_vod import DIALECT, sign, video_of_task
+from receiver.dialects._coerce import unix_or_iso_time
+from receiver.dialects.aliyun_vod import DIALECT, fast, sign, video_of_task
+from receiver.dialects.aliyun_vod import models as m
 from receiver.dialects.aliyun_vod.normalize import transcode_task_id
-from receiver.dialects.base import NormalizeContext, RawCallback, SigningPolicy, Unidentifiable, Verdict
+from receiver.dialects.base import NormalizeContext, RawCallback, SigningPolicy, Unidentifiable, Verdict, openings
 from receiver.model import Event, Origin, Outcome, OutputKind, Provider, Status, TaskKind
+from tests.test_fuzz_fixtures import slots
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "aliyun-vod"
 RECEIVED = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
@@ -1283,3 +1288,273 @@ def test_base64_bodies_decode_from_raw_and_from_a_json_string() -> None:
     assert DIALECT.decode(encoded[:76] + b"\n" + encoded[76:]) == plain  # MIME line breaks
     with pytest.raises(Unidentifiable, match="not JSON"):
         DIALECT.decode(base64.b64encode(b"not json at all"))
+
+
+# --------------------------------------------------------------------------------------- the fast path
+
+#: The fixtures the fast path leaves to the ordinary path: keys with stray spaces, raw newlines inside strings,
+#: Base64, a trailing comma, an event type no reader knows.
+ORDINARY_ONLY = {
+    "AddLiveRecordVideoComplete__invalid_doc_trailing_comma.json",
+    "DynamicImageComplete__doc_raw_newlines.json",
+    "TranscodeComplete__base64.json",
+    "TranscodeComplete__trailing_space_keys.json",
+    "UploadByURLComplete.json",
+    "UploadByURLComplete__fail.json",
+    "VodFutureEventComplete__unknown.json",
+}
+
+
+def rendered(run: Any) -> list[str]:
+    """What a normalization gave: each event's JSON (its id and warnings included), or the quarantine."""
+    try:
+        events = run()
+    except Unidentifiable as exc:
+        return [f"Unidentifiable: {exc}"]
+    return [event.model_dump_json() for event in events]
+
+
+def fixture_ctx(path: Path) -> NormalizeContext:
+    if path.parent.name == "query":
+        return ctx(Origin.POLL, api=path.stem.split("__")[0], hint="query-hint")
+    return ctx()
+
+
+def both_paths(body: bytes, context: NormalizeContext) -> tuple[list[str], list[str]]:
+    """(`normalize_body`, which takes the fast path where it can; `normalize(decode(body))`)."""
+    return (
+        rendered(lambda: DIALECT.normalize_body(body, context)),
+        rendered(lambda: DIALECT.normalize(DIALECT.decode(body), context)),
+    )
+
+
+@pytest.mark.parametrize("path", callback_paths() + query_paths(), ids=lambda path: path.name)
+def test_the_fast_path_takes_every_fixture_it_can_and_gives_the_ordinary_events(path: Path) -> None:
+    body = path.read_bytes()
+    context = fixture_ctx(path)
+    fast_events = fast.normalize_body(body, context)
+    assert (fast_events is None) == (path.name in ORDINARY_ONLY)
+    by_body, by_document = both_paths(body, context)
+    assert by_body == by_document
+    if fast_events is not None:
+        assert [event.model_dump_json() for event in fast_events] == by_document
+
+
+def test_unreadable_times_and_texts_are_nulled_with_the_ordinary_warnings_in_order() -> None:
+    document = json.loads((FIXTURES / "TranscodeComplete__real.json").read_bytes())
+    document["EventTime"] = "019-01-23T12:35:12Z"
+    document["StreamInfos"][0]["FinishTime"] = "2019-13-45T25:61:61Z"
+    document["StreamInfos"][1]["StartTime"] = [1]
+    body = json.dumps(document).encode()
+    assert fast.normalize_body(body, ctx()) is not None
+    by_body, by_document = both_paths(body, ctx())
+    assert by_body == by_document
+    [event] = DIALECT.normalize_body(body, ctx())
+    assert [warning.split(":")[0] for warning in event.warnings] == [
+        "$.StreamInfos[1].StartTime",
+        "$.StreamInfos[0].FinishTime",
+        "$.EventTime",
+    ]
+    unparseable = dict(document, StreamInfos='[{"Status":"succ')
+    body = json.dumps(unparseable).encode()
+    assert fast.normalize_body(body, ctx()) is not None
+    assert both_paths(body, ctx())[0] == both_paths(body, ctx())[1]
+
+
+def test_an_unreadable_time_inside_a_json_text_is_left_to_the_ordinary_path() -> None:
+    """The ordinary path nulls the whole text then (its repair reaches no deeper than the text)."""
+    document = json.loads((FIXTURES / "TranscodeComplete__real.json").read_bytes())
+    document["StreamInfos"][0]["StartTime"] = "019-01-23T12:35:12Z"
+    document["StreamInfos"] = json.dumps(document["StreamInfos"])
+    body = json.dumps(document).encode()
+    assert fast.normalize_body(body, ctx()) is None
+    [event] = DIALECT.normalize_body(body, ctx())
+    assert event.outputs == [] and any(w.startswith("$.StreamInfos[0].StartTime") for w in event.warnings)
+    answer = json.loads((FIXTURES / "query" / "GetTranscodeTask.json").read_bytes())
+    answer["TranscodeTask"]["TranscodeJobInfoList"][1]["CompleteTime"] = "019-01-23T12:35:12Z"
+    answer["TranscodeTask"]["TranscodeJobInfoList"] = json.dumps(answer["TranscodeTask"]["TranscodeJobInfoList"])
+    body = json.dumps(answer).encode()
+    context = ctx(Origin.POLL, api="GetTranscodeTask")
+    assert fast.normalize_body(body, context) is None
+    assert both_paths(body, context)[0] == both_paths(body, context)[1]
+
+
+def test_a_repaired_text_is_looked_up_in_the_raw_answer_for_its_warning() -> None:
+    body = (FIXTURES / "query" / "GetTranscodeTask__doc2021.json").read_bytes()
+    context = ctx(Origin.POLL, api="GetTranscodeTask")
+    [event] = fast.normalize_body(body, context) or []
+    assert sum("malformed JSON text repaired" in warning for warning in event.warnings) == 3
+    assert [event.model_dump_json()] == both_paths(body, context)[1]
+
+
+def test_live_record_times_are_kept_as_sent_beside_their_reading() -> None:
+    document = json.loads((FIXTURES / "AddLiveRecordVideoComplete.json").read_bytes())
+    for start in ("2019-01-23T12:35:12:123Z", 1548246912, "019-01-23T12:35:12Z", {"at": 1}, None):
+        body = json.dumps(dict(document, RecordStartTime=start)).encode()
+        assert fast.normalize_body(body, ctx()) is not None
+        by_body, by_document = both_paths(body, ctx())
+        assert by_body == by_document
+        assert json.loads(by_body[0])["extra"].get("record_start_time") == start
+
+
+def test_unknown_keys_with_surrounding_white_space_are_refused_as_str_strip_strips() -> None:
+    """The fast path's pattern for unknown keys (`fast.UNPADDED_KEY`, a Rust regex) against `str.strip`, at
+    either end of a key, for every code point."""
+    keys = SchemaValidator(
+        core_schema.model_fields_schema({}, extra_behavior="allow", extras_keys_schema=fast.UNPADDED_KEY)
+    )
+    for code in range(0x110000):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        char = chr(code)
+        for key in (char, f"{char}Id", f"Id{char}", f"I{char}d"):
+            try:
+                keys.validate_python({key: 1})
+            except ValidationError:
+                refused = True
+            else:
+                refused = False
+            assert refused == (key != key.strip()), (hex(code), key)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_openings_count_every_opening_bracket(body: bytes) -> None:
+    assert openings(body) == body.count(b"{") + body.count(b"[")
+
+
+_ANSWER = json.loads((FIXTURES / "query" / "GetTranscodeTask.json").read_bytes())
+_JOB = _ANSWER["TranscodeTask"]["TranscodeJobInfoList"][1]
+#: (texts of a list, its item model, a model holding such a list, that field), for `models.json_model_list`.
+MODEL_LISTS: list[tuple[list[str], Any, Any, str]] = [
+    (
+        [_JOB["OutputFile"]["VideoStreamList"], _JOB["OutputFile"]["AudioStreamList"]],
+        m.VideoStream,
+        m.OutputFile,
+        "VideoStreamList",
+    ),
+    (
+        [json.dumps(json.loads((FIXTURES / "TranscodeComplete__real.json").read_bytes())["StreamInfos"])],
+        m.StreamInfo,
+        m.TranscodeComplete,
+        "StreamInfos",
+    ),
+]
+
+
+ODD_CHARACTERS = ["é", " ", "\\", '"', "中"]
+
+
+def _stream_text(texts: list[str], data: st.DataObject) -> str:
+    """A stream list as JSON text: Alibaba's, with a key padded, a value nudged or the layout changed, encoded
+    once more, mangled the 2021 doc's way, or cut short."""
+    streams = json.loads(data.draw(st.sampled_from(texts)))
+    stream = streams[0]
+    key = data.draw(st.sampled_from(sorted(stream)))
+    action = data.draw(
+        st.sampled_from(["keep", "pad", "number", "float", "null", "unicode", "bool", "object", "spaces"])
+    )
+    if action == "pad":
+        stream[data.draw(st.sampled_from([f" {key}", f"{key} ", f"{key}\u3000"]))] = stream.pop(key)
+    elif action == "number":
+        stream[key] = data.draw(st.sampled_from([1, 2.5, -0.0, 2**70, 1e300]))
+    elif action == "float":
+        stream[key] = float(data.draw(st.integers(0, 10**6)))
+    elif action == "null":
+        stream[key] = None
+    elif action == "unicode":
+        stream[key] = str(stream[key]) + data.draw(st.sampled_from(ODD_CHARACTERS))
+    elif action == "bool":
+        stream[key] = data.draw(st.booleans())
+    text = json.dumps(streams[0] if action == "object" else streams, separators=(",", ":"))
+    if action == "spaces":
+        text = json.dumps(streams)
+    encoding = data.draw(st.sampled_from(["plain", "plain", "twice", "mangled", "cut", "padded"]))
+    if encoding == "twice":
+        return json.dumps(text)
+    if encoding == "mangled":
+        return text.replace('"', '\\"')
+    if encoding == "cut":
+        return text[: data.draw(st.integers(0, len(text)))]
+    if encoding == "padded":
+        return f"  {text}\n"
+    return text
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_stream_list_validated_from_its_text_holds_what_decoding_and_validating_holds(data: st.DataObject) -> None:
+    """`models.json_model_list` validates a plain text straight from JSON: the same models as `json_list` and
+    validating what it decoded (stripping keys), or the same refusal."""
+    texts, item, holder, field = data.draw(st.sampled_from(MODEL_LISTS))
+    text = _stream_text(texts, data)
+    ordinary: Any = TypeAdapter(list[item | None] | None)  # type: ignore[valid-type, arg-type]
+    assert dumped(lambda: ordinary.validate_python(m.json_list(text))) == dumped(
+        lambda: getattr(holder.model_validate({field: text}), field)
+    ), text
+
+
+def dumped(read: Any) -> Any:
+    """What `read()` gives, models dumped, or "refused"."""
+    try:
+        streams = read()
+    except (ValueError, ValidationError):
+        return "refused"
+    return None if streams is None else [None if stream is None else stream.model_dump() for stream in streams]
+
+
+def _nudge_alibaba(document: Any, data: st.DataObject) -> Any:
+    """A change where the fast path reads values its own way: a time it cannot read, a value sent as JSON text
+    (encoded twice, mangled, or not JSON at all), a key with a stray space, a number as text or with a fraction,
+    an unknown key, a dropped one."""
+    for _ in range(data.draw(st.integers(1, 3))):
+        places = slots(document)
+        if not places:
+            return document
+        container, key = data.draw(st.sampled_from(places))
+        value = container[key]
+        action = data.draw(
+            st.sampled_from(["time", "time", "text", "twice", "mangled", "unparseable", "pad", "number", "drop"])
+        )
+        if action == "time" and isinstance(container, dict):
+            time_keys = [name for name in container if isinstance(name, str) and name.endswith("Time")]
+            if time_keys:
+                odd = data.draw(st.sampled_from(["019-01-23T12:35:12Z", "2019-13-45T25:61:61Z", "x", [], 1e300, 0]))
+                container[data.draw(st.sampled_from(time_keys))] = odd
+        elif action == "text" and isinstance(value, dict | list):
+            container[key] = json.dumps(value, separators=(",", ":"))
+        elif action == "twice" and isinstance(value, dict | list):
+            container[key] = json.dumps(json.dumps(value))
+        elif action == "mangled" and isinstance(value, dict | list):
+            container[key] = json.dumps(value, separators=(",", ":")).replace('"', '\\"')
+        elif action == "unparseable" and isinstance(value, dict | list):
+            container[key] = json.dumps(value)[:-2]
+        elif action == "pad" and isinstance(container, dict) and isinstance(key, str):
+            container[data.draw(st.sampled_from([f"{key} ", f" {key}", "Extra "]))] = container.pop(key)
+        elif action == "number" and isinstance(value, int | float) and not isinstance(value, bool):
+            container[key] = data.draw(st.sampled_from([str(value), float(value), f" {value}"]))
+        elif action == "drop":
+            del container[key]
+    return document
+
+
+FAST_CORPUS = [(p, json.loads(p.read_bytes())) for p in callback_paths() + query_paths() if p.name not in ORDINARY_ONLY]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_the_fast_path_gives_the_ordinary_events_for_nudged_bodies(data: st.DataObject) -> None:
+    path, tree = data.draw(st.sampled_from(FAST_CORPUS), label="fixture")
+    document = _nudge_alibaba(copy.deepcopy(tree), data)
+    body = json.dumps(document, ensure_ascii=data.draw(st.booleans())).encode()
+    by_body, by_document = both_paths(body, fixture_ctx(path))
+    assert by_body == by_document, body[:600]
+
+
+@pytest.mark.parametrize("value", ["019-01-23T12:35:12Z", "2019-13-45T25:61:61Z", "x", [1], {"a": 1}, 1e300, -5])
+def test_an_unread_time_says_what_the_ordinary_path_says(value: Any) -> None:
+    with pytest.raises(ValueError) as raised:
+        unix_or_iso_time(value)
+    unread = TypeAdapter(m.Time).validate_python(value, context=m.Reading())
+    assert type(unread) is m.UnreadTime
+    assert (unread.value, unread.problem) == (value, str(raised.value))

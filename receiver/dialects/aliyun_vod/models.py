@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo, model_validator
 
-from receiver.dialects._coerce import loads, unix_or_iso_time
+from receiver.dialects._coerce import loads, read_time, unix_or_iso_time
+from receiver.dialects.base import body_validator
 
 
 def strip_key_spaces(value: dict[Any, Any]) -> dict[Any, Any]:
@@ -43,9 +45,33 @@ def strip_key_spaces(value: dict[Any, Any]) -> dict[Any, Any]:
     return value
 
 
-def provider_time(value: Any) -> Any:
+class Reading:
+    """The fast path's validation context (pydantic's `info.context`): what its validation met that the
+    ordinary path reads another way. `texts`: the names of the fields whose value came as JSON text;
+    `repaired`: the texts repaired (see `MANGLED_JSON`); `unreadable`: the texts that are not JSON, as (field,
+    text, problem), each field left None; `unread`: how many times were not readable (each is left in its field
+    as an `UnreadTime`). The ordinary path validates without one. (Made for every body: the class attributes
+    stand for "none yet", so making one costs nothing more.)"""
+
+    texts: tuple[str | None, ...] = ()
+    repaired: tuple[str, ...] = ()
+    unreadable: tuple[tuple[str | None, str, str], ...] = ()
+    unread = 0
+
+
+class UnreadTime(datetime):
+    """A time the fast path's validation could not read (`value`, as sent; `problem`, why), left in its field
+    instead of failing the whole body: the fast path then nulls it with the warning the ordinary path gives."""
+
+    __slots__ = ("problem", "value")
+    value: Any
+    problem: str
+
+
+def provider_time(value: Any, info: ValidationInfo) -> Any:
     """An Alibaba time. The common `yyyy-MM-ddTHH:mm:ssZ` is parsed directly (it is most of the cost of a
-    callback otherwise); anything else (`:SSS` milliseconds, zero dates, garbage) goes to the shared reader."""
+    callback otherwise); anything else (`:SSS` milliseconds, zero dates, garbage) goes to the shared reader.
+    Garbage fails the field, or in the fast path's validation becomes an `UnreadTime`."""
     if type(value) is str and len(value) == 20 and value[19] == "Z" and value[10] == "T":
         try:
             parsed = datetime.fromisoformat(value)
@@ -54,7 +80,17 @@ def provider_time(value: Any) -> Any:
         else:
             if parsed.year >= 1971:
                 return parsed
-    return unix_or_iso_time(value)
+    reading = info.context
+    if type(reading) is not Reading:
+        return unix_or_iso_time(value)
+    read, problem = read_time(value)  # what `unix_or_iso_time` reads, without raising
+    if problem is None:
+        return read
+    reading.unread += 1
+    unread = UnreadTime(1970, 1, 1)
+    unread.value = value
+    unread.problem = f"not a time: {value!r}"  # in the words `unix_or_iso_time` raises with
+    return unread
 
 
 #: A provider time: `…Z`, `….SSSZ`, `…:SSSZ` or unix seconds; zero dates None; garbage fails the field.
@@ -81,21 +117,27 @@ MANGLED_JSON = re.compile(r'^\s*(?:"\w+"\s*:\s*")?[\[{]\s*\{?\s*\\"')
 
 def repair_json_text(text: str) -> Any:
     """Recover the value inside a mangled JSON text, or raise ValueError when it cannot be recovered."""
-    starts = [index for index in (text.find("["), text.find("{")) if index >= 0]
-    end = max(text.rfind("]"), text.rfind("}"))
-    if not starts or end < min(starts):
-        raise ValueError("not valid JSON text")
-    candidate = text[min(starts) : end + 1].replace('\\"', '"')
     try:
-        return json.loads(candidate)
+        return loads(repaired_json_text(text))
     except json.JSONDecodeError:
         raise ValueError("not valid JSON text, even with escaped quotes repaired") from None
 
 
-def json_text(value: Any) -> Any:
-    """Decode a value documented as JSON text: once, twice when a relay re-encoded it, or repaired.
+def repaired_json_text(text: str) -> str:
+    """The JSON text inside a mangled one (perhaps still not JSON), or ValueError when there is none."""
+    starts = [index for index in (text.find("["), text.find("{")) if index >= 0]
+    end = max(text.rfind("]"), text.rfind("}"))
+    if not starts or end < min(starts):
+        raise ValueError("not valid JSON text")
+    return text[min(starts) : end + 1].replace('\\"', '"')
 
-    Values that are not strings pass through for pydantic to check against the field's type.
+
+def json_text(value: Any, reading: Reading | None = None) -> Any:
+    """Decode a value documented as JSON text: once, twice when a relay re-encoded it, or repaired (the text is
+    then noted in `reading`, when given).
+
+    Values that are not strings pass through for pydantic to check against the field's type. A text the
+    pattern of a mangled one matches is never JSON: it is repaired without a try at parsing it first.
     """
     for _ in range(3):
         if not isinstance(value, str):
@@ -103,23 +145,122 @@ def json_text(value: Any) -> Any:
         text = value.strip()
         if not text:
             return None
+        if "\\" in text and MANGLED_JSON.match(text):
+            if reading is not None:
+                reading.repaired += (text,)
+            return repair_json_text(text)
         try:
             value = loads(text)
         except json.JSONDecodeError:
-            if MANGLED_JSON.match(text):
-                return repair_json_text(text)
             raise ValueError("not valid JSON text") from None
     return value
 
 
-def json_list(value: Any) -> Any:
+def json_list(value: Any, reading: Reading | None = None) -> Any:
     """Like `json_text`, and a lone object where a list belongs becomes a one-item list."""
-    value = json_text(value)
+    value = json_text(value, reading)
     return [value] if isinstance(value, dict) else value
 
 
-JsonList = BeforeValidator(json_list)
-JsonObject = BeforeValidator(json_text)
+def _text_field(info: ValidationInfo) -> Reading | None:
+    """The `Reading` of a validation that met a field's value as JSON text, with the field noted in it."""
+    reading = info.context
+    if type(reading) is not Reading:
+        return None
+    reading.texts += (info.field_name,)
+    return reading
+
+
+def _json_object_field(value: Any, info: ValidationInfo) -> Any:
+    if value == "{}":  # the usual `Encryption` of a job: what decoding it gives, at once
+        return {}
+    return _json_field(json_text, value, info)
+
+
+def _json_list_field(value: Any, info: ValidationInfo) -> Any:
+    if value == "[]":  # the usual `SubtitleStreamList` of a job: what decoding it gives, at once
+        return []
+    return _json_field(json_list, value, info)
+
+
+def _json_field(decode: Callable[[Any, Reading | None], Any], value: Any, info: ValidationInfo) -> Any:
+    """`decode(value)` for a field's validator. A text that is not JSON fails the field; in the fast path's
+    validation, it is noted in its `Reading` and the field left None."""
+    reading = _text_field(info) if type(value) is str else None
+    return _decoded(decode, value, reading, info.field_name)
+
+
+def _decoded(decode: Callable[[Any, Reading | None], Any], value: Any, reading: Reading | None, field: Any) -> Any:
+    if reading is None:
+        return decode(value, None)
+    try:
+        return decode(value, reading)
+    except ValueError as error:
+        reading.unreadable += ((field, value, str(error)),)
+        return None
+
+
+def _contents(text: str) -> str:
+    """The text a JSON string encodes (as `json_text` reads it: one more decoding), or `text` itself when it is
+    no JSON string. (A JSON string never looks mangled: that takes a key and a colon after it.)"""
+    stripped = text.strip()
+    if len(stripped) > 1 and stripped[0] == '"' == stripped[-1]:
+        try:
+            inner = loads(stripped)
+        except ValueError:
+            return text
+        if type(inner) is str:
+            return inner
+    return text
+
+
+def _plain(text: str) -> bool:
+    """True for a JSON text where no key can have surrounding spaces: ASCII, without a backslash (no escapes),
+    and without a space beside a quote (Alibaba's compact JSON)."""
+    return text.isascii() and "\\" not in text and ' "' not in text and '" ' not in text
+
+
+def json_model_list(model: type[Wire]) -> BeforeValidator:
+    """The validator of a list of `model`s sent as JSON text: `json_list`, but a plain text (`_plain`) is
+    validated straight into `model`s.
+
+    Stream lists come as JSON text of ffprobe's output, twenty-odd keys per stream of which a model reads six to
+    eight: decoding every key into a dict only for validation to pick a few cost more than the rest of a job.
+    pydantic reads the text itself and skips the other keys, but without `Wire`'s key stripping, hence `_plain`.
+    A text encoded once more (a JSON string: a relay re-encoded it) is looked at for what it encodes, and a
+    mangled one (`MANGLED_JSON`) for the text inside it (noted as a repair in a `Reading`). Anything else, and
+    any text that fails there, takes `json_list` and ordinary validation, exactly as before; the models either
+    way hold the same values.
+    """
+    items: Any = body_validator(list[model | None], skip=Wire._strip_key_spaces)  # type: ignore[valid-type]  # reads str too
+
+    def model_list(value: Any, info: ValidationInfo) -> Any:
+        if type(value) is not str:
+            return json_list(value)
+        if value == "[]":  # a failed job's stream lists: what decoding them gives, at once
+            return []
+        reading = _text_field(info)
+        text: str | None = _contents(value)
+        if text and "\\" in text and MANGLED_JSON.match(text.strip()):
+            try:
+                text = repaired_json_text(text.strip())
+            except ValueError:
+                text = None  # `json_list` says what is wrong with it
+            else:
+                if reading is not None:
+                    reading.repaired += (text,)
+        if text is not None and _plain(text):
+            try:
+                return items.validate_json(text)
+            except ValidationError:
+                pass
+        return _decoded(json_list, value, reading, info.field_name)
+
+    return BeforeValidator(model_list)
+
+
+JsonList = BeforeValidator(_json_list_field)
+JsonObject = BeforeValidator(_json_object_field)
 
 
 # callbacks ---------------------------------------------------------------------------------------------
@@ -171,8 +312,11 @@ class StreamInfo(StreamFields):
     pass
 
 
+StreamInfoList = json_model_list(StreamInfo)
+
+
 class TranscodeComplete(Callback):
-    StreamInfos: Annotated[list[StreamInfo | None] | None, JsonList] = None
+    StreamInfos: Annotated[list[StreamInfo | None] | None, StreamInfoList] = None
 
 
 class StreamTranscodeComplete(StreamFields, Callback):
@@ -309,6 +453,12 @@ class AudioStream(Wire):
     Duration: float | None = None
 
 
+VideoStreams = json_model_list(VideoStream)
+AudioStreams = json_model_list(AudioStream)
+#: Every field validator that decodes JSON text (the fast path validates a value sent natively first).
+TEXT_DECODERS = (JsonList.func, JsonObject.func, StreamInfoList.func, VideoStreams.func, AudioStreams.func)
+
+
 class OutputFile(Wire):
     OutputFileUrl: str | None = None  # "{DestMd5}" left in it for failed jobs
     Format: str | None = None
@@ -319,8 +469,8 @@ class OutputFile(Wire):
     Height: int | None = None
     Width: int | None = None
     Encryption: Annotated[dict[str, Any] | None, JsonObject] = None
-    VideoStreamList: Annotated[list[VideoStream | None] | None, JsonList] = None
-    AudioStreamList: Annotated[list[AudioStream | None] | None, JsonList] = None
+    VideoStreamList: Annotated[list[VideoStream | None] | None, VideoStreams] = None
+    AudioStreamList: Annotated[list[AudioStream | None] | None, AudioStreams] = None
     SubtitleStreamList: Annotated[list[Any] | None, JsonList] = None
     WatermarkIdList: Any = None  # a list, a JSON string of one, a bare id, or a list of JSON strings
 

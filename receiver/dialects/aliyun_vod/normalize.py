@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from receiver.dialects._coerce import Lenient, validate_leniently
+from receiver.dialects._coerce import Lenient, Prevalidated, validate_leniently
 from receiver.dialects.aliyun_vod import models as m
 from receiver.dialects.base import NormalizeContext, Unidentifiable
 from receiver.model import (
@@ -21,6 +22,7 @@ from receiver.model import (
     Provider,
     Session,
     Status,
+    Stream,
     TaskKind,
     assemble_output,
     assemble_stream,
@@ -34,24 +36,37 @@ LIST_TRANSCODE_TASK = "ListTranscodeTask"
 #: its "LD" jobs are 640×360 and their URLs end in "-fd"). Words not listed are the same in both.
 QUERY_DEFINITIONS = {"LD": "FD", "SD": "LD", "HD": "SD", "FHD": "HD"}
 
+# The members a report reads most, as module constants: on Python 3.11 an enum class's attribute goes through
+# its metaclass's `__getattr__`, some twenty times the cost of a global, and a report reads a dozen.
+FINISHED, PROCESSING = Status.FINISHED, Status.PROCESSING
+SUCCESS, FAILED, PARTIAL = Outcome.SUCCESS, Outcome.FAILED, Outcome.PARTIAL
+
 #: TaskStatus → (status, outcome). Misspellings are read by `task_word`.
 TASK_STATUS: dict[str, tuple[Status, Outcome | None]] = {
-    "Processing": (Status.PROCESSING, None),
-    "Partial": (Status.PROCESSING, None),
-    "CompleteAllSucc": (Status.FINISHED, Outcome.SUCCESS),
-    "CompleteAllFail": (Status.FINISHED, Outcome.FAILED),
-    "CompletePartialSucc": (Status.FINISHED, Outcome.PARTIAL),
+    "Processing": (PROCESSING, None),
+    "Partial": (PROCESSING, None),
+    "CompleteAllSucc": (FINISHED, SUCCESS),
+    "CompleteAllFail": (FINISHED, FAILED),
+    "CompletePartialSucc": (FINISHED, PARTIAL),
 }
 _TASK_BY_LETTERS = {word.lower(): word for word in TASK_STATUS}
 #: TranscodeJobStatus → (status, outcome).
 JOB_STATUS: dict[str, tuple[Status, Outcome | None]] = {
-    "Transcoding": (Status.PROCESSING, None),
-    "TranscodeSuccess": (Status.FINISHED, Outcome.SUCCESS),
-    "TranscodeFail": (Status.FINISHED, Outcome.FAILED),
+    "Transcoding": (PROCESSING, None),
+    "TranscodeSuccess": (FINISHED, SUCCESS),
+    "TranscodeFail": (FINISHED, FAILED),
 }
+#: Callback `Status` words as the docs spell them, looked up before `result_word` reads other spellings.
+RESULT_WORDS: dict[str | None, Outcome] = {"success": SUCCESS, "fail": FAILED}
 _JOB_BY_LOWER = {word.lower(): word for word in JOB_STATUS}
 STREAMING_FORMATS = frozenset({"m3u8", "mpd"})
 AUDIO_FORMATS = frozenset({"mp3", "m4a", "aac", "flac", "ogg", "wav", "opus"})
+#: The kind of a container's output (`media_kind`); any other container's is video.
+CONTAINER_KINDS: dict[str | None, OutputKind] = {
+    **dict.fromkeys(STREAMING_FORMATS, OutputKind.STREAMING),
+    **dict.fromkeys(AUDIO_FORMATS, OutputKind.AUDIO),
+}
+_AUDIO, _VIDEO = OutputKind.AUDIO, OutputKind.VIDEO
 AUDIO_DEFINITIONS = frozenset({"SQ", "HQ"})
 SNAPSHOT_KINDS = {
     "CoverSnapshot": OutputKind.IMAGES,
@@ -62,6 +77,12 @@ SNAPSHOT_KINDS = {
 MAX_SNAPSHOT_URLS = 10_000
 
 W = TypeVar("W", bound=BaseModel)
+
+#: A wire model's field values by name (its `__dict__`, read through BaseModel's own slot). The readers of
+#: streams and jobs read their twenty-odd fields here: a model's attribute goes through pydantic's
+#: `__getattr__` hook, which also keeps the interpreter from caching the look-up, several times the cost of a
+#: dict look-up.
+fields_of: Callable[[BaseModel], dict[str, Any]] = BaseModel.__dict__["__dict__"].__get__
 
 #: An output's fields, collected as a plain dict while a document is read, built into an `Output` at the end
 #: (`_Draft.build`).
@@ -84,6 +105,7 @@ def video_of_task(task_id: str) -> str | None:
     return video_id or None if prefix == "transcode" else None
 
 
+@lru_cache(maxsize=256)  # a small vocabulary, read for every stream and job
 def normalize_definition(word: str | None, *, query: bool) -> tuple[str | None, str | None]:
     """(tier, full definition) in the callback vocabulary; `query` words are translated first.
 
@@ -117,15 +139,15 @@ def result_word(word: str | None, path: str, lenient: Lenient) -> Outcome | None
         return None
     text = word.strip().lower()
     if text == "success":
-        return Outcome.SUCCESS
+        return SUCCESS
     if text == "fail":
-        return Outcome.FAILED
+        return FAILED
     if text.startswith("succ"):
         lenient.warn(path, word, "read as success")
-        return Outcome.SUCCESS
+        return SUCCESS
     if text.startswith("fail") or text == "error":
         lenient.warn(path, word, "read as fail")
-        return Outcome.FAILED
+        return FAILED
     lenient.warn(path, word, "unknown status word")
     return None
 
@@ -186,35 +208,36 @@ def job_word(word: str | None, path: str, lenient: Lenient) -> tuple[Status | No
 def outcome_of(outputs: Sequence[Fields]) -> Outcome | None:
     """success when every finished output succeeded, failed when all failed, partial otherwise; None when
     no output has a result."""
-    results = [output["outcome"] for output in outputs if output.get("outcome") is not None]
-    if not results:
-        return None
-    if all(result is Outcome.SUCCESS for result in results):
-        return Outcome.SUCCESS
-    if all(result is Outcome.FAILED for result in results):
-        return Outcome.FAILED
-    return Outcome.PARTIAL
+    found = None
+    for output in outputs:
+        outcome = output.get("outcome")
+        if outcome is None:
+            continue
+        if found is None:
+            found = outcome
+        elif outcome is not found:
+            return PARTIAL
+    return found if found is None or found is SUCCESS or found is FAILED else PARTIAL
 
 
 def container_of(fmt: str | None, url: str | None) -> str | None:
     """The container: `Format` lower-cased, else the URL's extension."""
-    if fmt and fmt.strip():
-        return fmt.strip().lower()
+    if fmt:
+        text = fmt.strip()
+        if text:
+            return text.lower()
     if url:
-        tail = url.split("?", 1)[0].rsplit("/", 1)[-1]
-        if "." in tail:
-            ext = tail.rsplit(".", 1)[1].lower()
+        path = url.partition("?")[0]
+        dot = path.rfind(".")
+        if dot > path.rfind("/"):  # in the last segment
+            ext = path[dot + 1 :].lower()
             if ext.isalnum() and len(ext) <= 5:
                 return ext
     return None
 
 
 def media_kind(container: str | None, *, audio: bool) -> OutputKind:
-    if audio or (container in AUDIO_FORMATS):
-        return OutputKind.AUDIO
-    if container in STREAMING_FORMATS:
-        return OutputKind.STREAMING
-    return OutputKind.VIDEO
+    return _AUDIO if audio else CONTAINER_KINDS.get(container, _VIDEO)
 
 
 def positive(value: N | None) -> N | None:
@@ -229,23 +252,29 @@ def kbps_to_bps(kbps: float | None) -> int | None:
 def error_of(code: str | None, message: str | None) -> ErrorInfo | None:
     code = code.strip() if code else None
     message = message.strip() if message else None
-    return ErrorInfo(code=code, message=message) if code or message else None
+    return _error_info(code, message) if code or message else None
+
+
+@lru_cache(maxsize=1024)
+def _error_info(code: str | None, message: str | None) -> ErrorInfo:
+    """One `ErrorInfo` per code and message: it is frozen, so events may share it, and a provider words its
+    errors a few ways only (building one validates, which costs more than reading the rest of a stream)."""
+    return ErrorInfo(code=code, message=message)
 
 
 def split_ids(value: Any, path: str, lenient: Lenient) -> list[str]:
     """Ids sent as a list, a JSON list, a comma-separated string, or a list of JSON strings of lists."""
     ids: list[str] = []
-    for item in lenient.strings_(value, path):
+    # The usual: a list of texts, which `strings_` would hand back but for empty ones.
+    plain = type(value) is list and all(type(item) is str for item in value)
+    for item in [item for item in value if item] if plain else lenient.strings_(value, path):
         if item.lstrip().startswith("["):
             ids.extend(lenient.strings_(item, path))
-        else:
+        elif "," in item:
             ids.extend(part.strip() for part in item.split(",") if part.strip())
+        elif item.strip():
+            ids.append(item.strip())
     return ids
-
-
-def _earliest(times: Iterable[datetime | None]) -> datetime | None:
-    present = [time for time in times if time is not None]
-    return min(present) if present else None
 
 
 def _latest(times: Iterable[datetime | None]) -> datetime | None:
@@ -255,11 +284,15 @@ def _latest(times: Iterable[datetime | None]) -> datetime | None:
 
 def _compact(values: dict[str, Any]) -> dict[str, Any]:
     """`values` without None, [] and {}."""
-    return {
-        name: value
-        for name, value in values.items()
-        if value is not None and (value or not isinstance(value, list | dict))
-    }
+    return _add_present({}, values)
+
+
+def _add_present(into: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """`into` with the `values` that are not None, [] or {} added, in their order."""
+    for name, value in values.items():
+        if value is not None and (value or not isinstance(value, (list, dict))):
+            into[name] = value
+    return into
 
 
 # building one event --------------------------------------------------------------------------------------
@@ -276,12 +309,13 @@ class _Draft:
         self.lenient = lenient
 
     def extra(self, **values: Any) -> None:
-        self.fields["extra"].update(_compact(values))
+        """Keep `values` in `extra`, but for None, [] and {}."""
+        _add_present(self.fields["extra"], values)
 
     def finish(self, outcome: Outcome | None, when: datetime | None) -> None:
         """A terminal report: finished, with its outcome and the provider's time as the finish time."""
         fields = self.fields
-        fields["status"] = Status.FINISHED
+        fields["status"] = FINISHED
         fields["outcome"] = outcome
         fields["finished_at"] = when
 
@@ -290,8 +324,13 @@ class _Draft:
         validation (`assemble_output`): every value comes from a wire model field or a vocabulary of the field's
         own type, which validating again cost about as much as collecting them."""
         fields = self.fields
-        fields["outputs"] = [assemble_output(output) for output in fields["outputs"]]
-        return self.ctx.event(fields, Provider.ALIYUN_VOD, DIALECT_NAME, self.lenient.warnings)
+        fields["outputs"] = list(map(assemble_output, fields["outputs"]))
+        return self.ctx.event(fields, _PROVIDER, DIALECT_NAME, self.lenient.warnings)
+
+
+_PROVIDER = Provider.ALIYUN_VOD
+#: `Session(**fields)` without the keyword handling around its validator.
+_session: Callable[[dict[str, Any]], Session] = Session.__pydantic_validator__.validate_python
 
 
 # entry point ---------------------------------------------------------------------------------------------
@@ -334,16 +373,25 @@ def normalize_callback(document: dict[str, Any], ctx: NormalizeContext) -> Event
 
 
 def _read(model: type[W], document: dict[str, Any], lenient: Lenient, path: str = "$") -> W:
+    """`validate_leniently`; the model the fast path validated is handed back at once (its isinstance check of
+    a model class is an ABC's, several times the look in the class's bases here)."""
+    data: Any = document  # or the fast path's `Prevalidated`, which readers take for a document
+    if type(data) is Prevalidated and model in type(data.model).__mro__:
+        return data.model  # type: ignore[return-value]
     return validate_leniently(model, document, lenient, path)
 
 
 def _common(draft: _Draft, body: m.Callback, default_kind: TaskKind) -> None:
     """What every callback shares: provider status, kind, time, and the `Extend` pass-through."""
-    draft.fields.update(task_kind=default_kind, provider_status=body.Status, updated_at=body.EventTime)
-    if body.Extend is not None:
-        text, parsed = _extend(body.Extend, "$.Extend", draft.lenient)
+    fields = draft.fields
+    fields["task_kind"] = default_kind
+    fields["provider_status"] = body.Status
+    fields["updated_at"] = body.EventTime
+    extend = body.Extend
+    if extend is not None:
+        text, parsed = _extend(extend, "$.Extend", draft.lenient)
         if text is not None:
-            draft.fields.update(session=Session(context=text))
+            fields["session"] = _session({"context": text})
         if parsed is not None:
             draft.extra(extend=parsed)
 
@@ -363,15 +411,15 @@ def _extend(value: Any, path: str, lenient: Lenient) -> tuple[str | None, Any]:
 
 def _media_outcome(word: str | None, error: ErrorInfo | None, path: str, lenient: Lenient) -> Outcome | None:
     """The outcome of a one-shot media event: its Status word; when that is missing, an error means fail."""
-    outcome = result_word(word, path, lenient)
+    outcome = RESULT_WORDS.get(word) or result_word(word, path, lenient)
     if outcome is None and word is None:
-        outcome = Outcome.FAILED if error is not None else Outcome.SUCCESS
+        outcome = FAILED if error is not None else SUCCESS
         lenient.warn(path, None, f"no Status; read as {outcome.value}")
     return outcome
 
 
 def _attach_media(draft: _Draft, media_id: str | None, field: str) -> None:
-    draft.fields.update(media_id=media_id)
+    draft.fields["media_id"] = media_id
     if not media_id:
         draft.lenient.warn(f"$.{field}", None, "missing: the event attaches to no media or task")
 
@@ -379,35 +427,42 @@ def _attach_media(draft: _Draft, media_id: str | None, field: str) -> None:
 # transcode callbacks -------------------------------------------------------------------------------------
 
 
-def _stream_output(stream: m.StreamFields, index: int, path: str, lenient: Lenient) -> tuple[Fields, dict[str, Any]]:
-    outcome = result_word(stream.Status, f"{path}.Status", lenient)
-    tier, definition = normalize_definition(stream.Definition, query=False)
-    container = container_of(stream.Format, stream.FileUrl)
+def _stream_output(
+    stream_model: m.StreamFields, index: int, path: str, lenient: Lenient
+) -> tuple[Fields, dict[str, Any]]:
+    stream = fields_of(stream_model)
+    word = stream["Status"]
+    outcome = RESULT_WORDS.get(word) or result_word(word, f"{path}.Status", lenient)
+    tier, definition = normalize_definition(stream["Definition"], query=False)
+    url = stream["FileUrl"]
+    container = container_of(stream["Format"], url)
+    is_audio = stream["IsAudio"]
     output = {
-        "key": output_key(tier, container, stream.JobId, index),
-        "kind": media_kind(container, audio=bool(stream.IsAudio) or tier in AUDIO_DEFINITIONS),
+        "key": output_key(tier, container, stream["JobId"], index),
+        "kind": media_kind(container, audio=bool(is_audio) or tier in AUDIO_DEFINITIONS),
         "definition": definition,
-        "url": stream.FileUrl or None,
+        "url": url or None,
         "container": container,
-        "size_bytes": positive(stream.Size),
-        "bitrate_bps": kbps_to_bps(stream.Bitrate),
-        "width": positive(stream.Width),
-        "height": positive(stream.Height),
-        "duration_s": positive(stream.Duration),
-        "fps": positive(stream.Fps),
-        "status": Status.FINISHED if outcome is not None else None,
+        "size_bytes": positive(stream["Size"]),
+        "bitrate_bps": kbps_to_bps(stream["Bitrate"]),
+        "width": positive(stream["Width"]),
+        "height": positive(stream["Height"]),
+        "duration_s": positive(stream["Duration"]),
+        "fps": positive(stream["Fps"]),
+        "status": FINISHED if outcome is not None else None,
         "outcome": outcome,
-        "error": error_of(stream.ErrorCode, stream.ErrorMessage) if outcome is Outcome.FAILED else None,
+        "error": error_of(stream["ErrorCode"], stream["ErrorMessage"]) if outcome is FAILED else None,
     }
-    watermarks = None if stream.WatermarkId is None else split_ids(stream.WatermarkId, f"{path}.WatermarkId", lenient)
+    watermark = stream["WatermarkId"]
+    watermarks = None if watermark is None else split_ids(watermark, f"{path}.WatermarkId", lenient)
     job = _compact(
         {
-            "job_id": stream.JobId,
-            "encrypted": stream.Encrypt,
-            "encrypt_type": stream.EncryptType,
-            "codec": stream.Codec,
+            "job_id": stream["JobId"],
+            "encrypted": stream["Encrypt"],
+            "encrypt_type": stream["EncryptType"],
+            "codec": stream["Codec"],
             "watermark_ids": watermarks or None,
-            "is_audio": stream.IsAudio,
+            "is_audio": is_audio,
         }
     )
     return output, job
@@ -419,7 +474,8 @@ def _unique_keys(outputs: list[Fields], jobs: list[dict[str, Any]]) -> tuple[lis
     seen: set[str] = set()
     unique: list[Fields] = []
     by_key: dict[str, Any] = {}
-    for position, (output, job) in enumerate(zip(outputs, jobs, strict=True)):
+    for position, job in enumerate(jobs):
+        output = outputs[position]
         key = output["key"]
         if key in seen:
             key = f"{key}#{job.get('job_id') or position}"
@@ -432,7 +488,9 @@ def _unique_keys(outputs: list[Fields], jobs: list[dict[str, Any]]) -> tuple[lis
 
 
 def _attach_transcode(draft: _Draft, video_id: str | None) -> None:
-    draft.fields.update(media_id=video_id, task_id=transcode_task_id(video_id) if video_id else None)
+    fields = draft.fields
+    fields["media_id"] = video_id
+    fields["task_id"] = transcode_task_id(video_id) if video_id else None
     if not video_id:
         draft.lenient.warn("$.VideoId", None, "missing: a transcode report without a video attaches to no task")
 
@@ -442,25 +500,35 @@ def _transcode_complete(event_type: str, document: dict[str, Any], ctx: Normaliz
     draft = _Draft(event_type, ctx, lenient)
     _common(draft, body, TaskKind.TRANSCODE)
     _attach_transcode(draft, body.VideoId)
-    pairs = [
-        _stream_output(stream, index, f"$.StreamInfos[{index}]", lenient)
-        for index, stream in enumerate(body.StreamInfos or [])
-        if stream is not None
-    ]
-    outputs, jobs = _unique_keys([p[0] for p in pairs], [p[1] for p in pairs])
-    word = result_word(body.Status, "$.Status", lenient)
+    streams: list[m.StreamInfo] = []
+    found: list[Fields] = []
+    details: list[dict[str, Any]] = []
+    started: datetime | None = None
+    for index, stream in enumerate(body.StreamInfos or ()):
+        if stream is not None:
+            output, detail = _stream_output(stream, index, f"$.StreamInfos[{index}]", lenient)
+            streams.append(stream)
+            found.append(output)
+            details.append(detail)
+            start = stream.StartTime
+            if start is not None and (started is None or start < started):
+                started = start
+    outputs, jobs = _unique_keys(found, details)
+    word = body.Status
+    word_outcome = RESULT_WORDS.get(word) or result_word(word, "$.Status", lenient)
     derived = outcome_of(outputs)
-    outcome = derived if derived is not None else word
+    outcome = derived if derived is not None else word_outcome
     # The doc's rule: Status is success when at least one stream succeeded.
-    if derived is not None and word is not None and (word is Outcome.SUCCESS) != (derived is not Outcome.FAILED):
-        lenient.warn("$.Status", body.Status, f"disagrees with the streams, outcome taken from them: {derived.value}")
+    if derived is not None and word_outcome is not None and (word_outcome is SUCCESS) != (derived is not FAILED):
+        lenient.warn("$.Status", word, f"disagrees with the streams, outcome taken from them: {derived.value}")
     if outcome is None:
-        lenient.warn("$.Status", body.Status, "no Status and no stream results: outcome unknown")
-    streams = [s for s in body.StreamInfos or [] if s is not None]
+        lenient.warn("$.Status", word, "no Status and no stream results: outcome unknown")
     draft.finish(outcome, body.EventTime or _latest(s.FinishTime for s in streams))
-    draft.fields.update(outputs=outputs, started_at=_earliest(s.StartTime for s in streams))
-    if outcome in (Outcome.FAILED, Outcome.PARTIAL):
-        draft.fields.update(error=next((o["error"] for o in outputs if o.get("error") is not None), None))
+    fields = draft.fields
+    fields["outputs"] = outputs
+    fields["started_at"] = started
+    if outcome is FAILED or outcome is PARTIAL:
+        fields["error"] = next((o["error"] for o in outputs if o.get("error") is not None), None)
     draft.extra(jobs=jobs)
     return draft.build()
 
@@ -475,7 +543,10 @@ def _stream_transcode_complete(
     _common(draft, body, TaskKind.TRANSCODE)
     _attach_transcode(draft, body.VideoId)
     output, job = _stream_output(body, 0, "$", lenient)
-    draft.fields.update(status=Status.PROCESSING, outputs=[output], started_at=body.StartTime)
+    fields = draft.fields
+    fields["status"] = PROCESSING
+    fields["outputs"] = [output]
+    fields["started_at"] = body.StartTime
     draft.extra(jobs={output["key"]: job} if job else None)
     return draft.build()
 
@@ -490,9 +561,10 @@ def _snapshot_complete(event_type: str, document: dict[str, Any], ctx: Normalize
     infos = [info for info in body.SnapshotInfos or [] if info is not None]
     job_ids = [info.JobId for info in infos if info.JobId]
     if body.VideoId:
-        draft.fields.update(task_id=f"snapshot:{body.VideoId}", media_id=body.VideoId)
+        draft.fields["task_id"] = f"snapshot:{body.VideoId}"
+        draft.fields["media_id"] = body.VideoId
     elif job_ids:
-        draft.fields.update(task_id=f"snapshot-job:{job_ids[0]}")
+        draft.fields["task_id"] = f"snapshot-job:{job_ids[0]}"
         lenient.warn("$.VideoId", None, "missing: attached to the first snapshot job instead of the video")
     else:
         lenient.warn("$.VideoId", None, "missing, and no snapshot job id: the event attaches to no task")
@@ -513,7 +585,7 @@ def _snapshot_complete(event_type: str, document: dict[str, Any], ctx: Normalize
                 "kind": SNAPSHOT_KINDS.get(info.SnapshotType or "", OutputKind.IMAGES),
                 "urls": _snapshot_urls(info, path, lenient),
                 "container": container_of(None, info.SnapshotRegular or info.SnapshotFormat),
-                "status": Status.FINISHED if outcome is not None else None,
+                "status": FINISHED if outcome is not None else None,
                 "outcome": outcome,
             }
         )
@@ -524,15 +596,16 @@ def _snapshot_complete(event_type: str, document: dict[str, Any], ctx: Normalize
                 "kind": OutputKind.IMAGE,
                 "url": body.CoverUrl,
                 "container": container_of(None, body.CoverUrl),
-                "status": Status.FINISHED,
-                "outcome": Outcome.SUCCESS,
+                "status": FINISHED,
+                "outcome": SUCCESS,
             }
         )
     error = error_of(body.ErrorCode, body.ErrorMessage)
     derived = outcome_of([o for o in outputs if o["key"] != "cover"])
     outcome = derived or _media_outcome(body.Status, error, "$.Status", lenient)
     draft.finish(outcome, body.EventTime)
-    draft.fields.update(outputs=outputs, error=error)
+    draft.fields["outputs"] = outputs
+    draft.fields["error"] = error
     draft.extra(sub_type=body.SubType, job_ids=job_ids)
     return draft.build()
 
@@ -559,7 +632,8 @@ def _dynamic_image_complete(
     _common(draft, body, TaskKind.ANIMATED_GRAPHICS)
     info = body.DynamicImageJobInfo
     job_id = body.JobId or (info.JobId if info else None)
-    draft.fields.update(media_id=body.VideoId, task_id=f"dynamicimage:{job_id}" if job_id else None)
+    draft.fields["media_id"] = body.VideoId
+    draft.fields["task_id"] = f"dynamicimage:{job_id}" if job_id else None
     if not job_id:
         lenient.warn("$.JobId", None, "missing: the animated image attaches to no task")
     error = error_of(body.ErrorCode, body.ErrorMessage)
@@ -577,12 +651,13 @@ def _dynamic_image_complete(
                 "width": positive(info.Width),
                 "height": positive(info.Height),
                 "fps": positive(info.Fps),
-                "status": Status.FINISHED,
+                "status": FINISHED,
                 "outcome": item_outcome,
             }
         )
     draft.finish(outcome, body.EventTime)
-    draft.fields.update(outputs=outputs, error=error if outcome is Outcome.FAILED else None)
+    draft.fields["outputs"] = outputs
+    draft.fields["error"] = error if outcome is FAILED else None
     return draft.build()
 
 
@@ -593,13 +668,14 @@ def _upload_by_url_complete(
     body = _read(m.UploadByURLComplete, document, lenient)
     draft = _Draft(event_type, ctx, lenient)
     _common(draft, body, TaskKind.PULL)
-    draft.fields.update(media_id=body.VideoId, task_id=f"urlupload:{body.JobId}" if body.JobId else None)
+    draft.fields["media_id"] = body.VideoId
+    draft.fields["task_id"] = f"urlupload:{body.JobId}" if body.JobId else None
     if not body.JobId and not body.VideoId:
         lenient.warn("$.JobId", None, "missing, and no VideoId: the event attaches to no task")
     error = error_of(body.ErrorCode, body.ErrorMessage)
     outcome = _media_outcome(body.Status, error, "$.Status", lenient)
     outputs = []
-    if outcome is Outcome.SUCCESS and (body.Size or body.StreamFileURL):
+    if outcome is SUCCESS and (body.Size or body.StreamFileURL):
         outputs.append(
             {
                 "key": "mezzanine",
@@ -607,12 +683,13 @@ def _upload_by_url_complete(
                 "url": body.StreamFileURL or None,
                 "container": container_of(None, body.StreamFileURL or body.SourceURL),
                 "size_bytes": positive(body.Size),
-                "status": Status.FINISHED,
-                "outcome": Outcome.SUCCESS,
+                "status": FINISHED,
+                "outcome": SUCCESS,
             }
         )
     draft.finish(outcome, body.EventTime)
-    draft.fields.update(outputs=outputs, error=error if outcome is Outcome.FAILED else None)
+    draft.fields["outputs"] = outputs
+    draft.fields["error"] = error if outcome is FAILED else None
     draft.extra(source_url=body.SourceURL, file_type=body.FileType)
     return draft.build()
 
@@ -624,11 +701,12 @@ def _produce_media_complete(
     body = _read(m.ProduceMediaComplete, document, lenient)
     draft = _Draft(event_type, ctx, lenient)
     _common(draft, body, TaskKind.EDIT)
-    draft.fields.update(media_id=body.MediaId, task_id=f"produce:{body.ProjectId}" if body.ProjectId else None)
+    draft.fields["media_id"] = body.MediaId
+    draft.fields["task_id"] = f"produce:{body.ProjectId}" if body.ProjectId else None
     error = error_of(body.ErrorCode, body.ErrorMessage)
     outcome = _media_outcome(body.Status, error, "$.Status", lenient)
     draft.finish(outcome, body.EventTime)
-    draft.fields.update(error=error if outcome is Outcome.FAILED else None)
+    draft.fields["error"] = error if outcome is FAILED else None
     draft.extra(project_id=body.ProjectId)
     return draft.build()
 
@@ -654,7 +732,8 @@ def _file_upload_complete(event_type: str, document: dict[str, Any], ctx: Normal
     draft = _Draft(event_type, ctx, lenient)
     _common(draft, body, TaskKind.UPLOAD)
     _attach_media(draft, media_id, id_field)
-    outcome = Outcome.SUCCESS if body.Status is None else result_word(body.Status, "$.Status", lenient)
+    word = body.Status
+    outcome = SUCCESS if word is None else RESULT_WORDS.get(word) or result_word(word, "$.Status", lenient)
     url = body.FileUrl or body.FileURL or None
     outputs = []
     if url or body.Size:
@@ -665,14 +744,13 @@ def _file_upload_complete(event_type: str, document: dict[str, Any], ctx: Normal
                 "url": url,
                 "container": container_of(None, url),
                 "size_bytes": positive(body.Size),
-                "status": Status.FINISHED,
+                "status": FINISHED,
                 "outcome": outcome,
             }
         )
     draft.finish(outcome, body.EventTime)
-    draft.fields.update(
-        outputs=outputs, error=error_of(body.ErrorCode, body.ErrorMessage) if outcome is Outcome.FAILED else None
-    )
+    draft.fields["outputs"] = outputs
+    draft.fields["error"] = error_of(body.ErrorCode, body.ErrorMessage) if outcome is FAILED else None
     draft.extra(app_id=app_id)
     return draft.build()
 
@@ -688,7 +766,7 @@ def _video_analysis_complete(
     error = error_of(body.ErrorCode, body.ErrorMessage)
     outcome = _media_outcome(body.Status, error, "$.Status", lenient)
     outputs = []
-    if outcome is Outcome.SUCCESS:
+    if outcome is SUCCESS:
         outputs.append(
             {
                 "key": "mezzanine-metadata",
@@ -699,12 +777,13 @@ def _video_analysis_complete(
                 "height": positive(body.Height),
                 "duration_s": positive(body.Duration),
                 "fps": positive(body.Fps),
-                "status": Status.FINISHED,
-                "outcome": Outcome.SUCCESS,
+                "status": FINISHED,
+                "outcome": SUCCESS,
             }
         )
     draft.finish(outcome, body.EventTime)
-    draft.fields.update(outputs=outputs, error=error if outcome is Outcome.FAILED else None)
+    draft.fields["outputs"] = outputs
+    draft.fields["error"] = error if outcome is FAILED else None
     return draft.build()
 
 
@@ -718,7 +797,7 @@ def _ai_job_complete(event_type: str, document: dict[str, Any], ctx: NormalizeCo
     error = error_of(code, body.Message if code else None) or error_of(body.ErrorCode, body.ErrorMessage)
     outcome = _media_outcome(body.Status, error, "$.Status", lenient)
     draft.finish(outcome, body.EventTime)
-    draft.fields.update(error=error if outcome is Outcome.FAILED else None)
+    draft.fields["error"] = error if outcome is FAILED else None
     data: Any = body.Data
     if isinstance(data, str):
         parsed = lenient.json_(data, "$.Data")
@@ -736,7 +815,8 @@ def _create_audit_complete(event_type: str, document: dict[str, Any], ctx: Norma
     error = error_of(body.ErrorCode, body.ErrorMessage)
     outcome = _media_outcome(body.Status, error, "$.Status", lenient)
     draft.finish(outcome, body.EventTime)
-    draft.fields.update(created_at=body.CreationTime, error=error if outcome is Outcome.FAILED else None)
+    draft.fields["created_at"] = body.CreationTime
+    draft.fields["error"] = error if outcome is FAILED else None
     draft.extra(audit_status=body.AuditStatus, auditor=body.Auditor, reason=body.Reason, sub_type=body.SubType)
     return draft.build()
 
@@ -749,7 +829,7 @@ def _delete_media_complete(event_type: str, document: dict[str, Any], ctx: Norma
     error = error_of(body.ErrorCode, body.ErrorMessage)
     outcome = _media_outcome(body.Status, error, "$.Status", lenient)
     draft.finish(outcome, body.EventTime)
-    draft.fields.update(error=error if outcome is Outcome.FAILED else None)
+    draft.fields["error"] = error if outcome is FAILED else None
     draft.extra(
         media_type=body.MediaType,
         delete_type=body.DeleteType,
@@ -769,7 +849,7 @@ def _media_base_change_complete(
     error = error_of(body.ErrorCode, body.ErrorMessage)
     outcome = _media_outcome(body.Status, error, "$.Status", lenient)
     draft.finish(outcome, body.EventTime)
-    draft.fields.update(error=error if outcome is Outcome.FAILED else None)
+    draft.fields["error"] = error if outcome is FAILED else None
     content: dict[str, Any] = {}
     raw = body.MediaContent
     if raw is not None:
@@ -788,11 +868,12 @@ def _live_record(event_type: str, document: dict[str, Any], ctx: NormalizeContex
     _attach_media(draft, body.VideoId, "VideoId")
     error = error_of(body.ErrorCode, body.ErrorMessage)
     outcome = _media_outcome(body.Status, error, "$.Status", lenient)
-    if event_type == "LiveRecordVideoComposeStart" and outcome is Outcome.SUCCESS:
-        draft.fields.update(status=Status.PROCESSING, started_at=body.EventTime)
+    if event_type == "LiveRecordVideoComposeStart" and outcome is SUCCESS:
+        draft.fields["status"] = PROCESSING
+        draft.fields["started_at"] = body.EventTime
     else:
         draft.finish(outcome, body.EventTime)
-        draft.fields.update(error=error if outcome is Outcome.FAILED else None)
+        draft.fields["error"] = error if outcome is FAILED else None
     draft.extra(
         stream_name=body.StreamName,
         domain_name=body.DomainName,
@@ -809,7 +890,7 @@ def _generic(event_type: str, document: dict[str, Any], ctx: NormalizeContext, l
     body = _read(m.Callback, document, lenient)
     draft = _Draft(event_type, ctx, lenient)
     _common(draft, body, TaskKind.OTHER)
-    draft.fields.update(media_id=body.VideoId or body.MediaId or body.ImageId or body.AttachedMediaId)
+    draft.fields["media_id"] = body.VideoId or body.MediaId or body.ImageId or body.AttachedMediaId
     draft.extra(body=document)
     lenient.warn("$.EventType", event_type, "unknown event type, kept as a generic event")
     return draft.build()
@@ -837,8 +918,7 @@ CALLBACK_READERS: dict[str, Reader] = {
     "AddLiveRecordVideoComplete": _live_record,
     "LiveRecordVideoComposeStart": _live_record,
 }
-#: The model each reader validates a callback as (the fast path validates the bytes into it). The live-record
-#: reader also reads raw values, so it has none here and never takes the fast path.
+#: The model each reader validates a callback as (the fast path validates the bytes into it).
 CALLBACK_MODELS: dict[str, type[m.Wire]] = {
     "TranscodeComplete": m.TranscodeComplete,
     "StreamTranscodeComplete": m.StreamTranscodeComplete,
@@ -856,6 +936,13 @@ CALLBACK_MODELS: dict[str, type[m.Wire]] = {
     "CreateAuditComplete": m.CreateAuditComplete,
     "DeleteMediaComplete": m.DeleteMediaComplete,
     "MediaBaseChangeComplete": m.MediaBaseChangeComplete,
+    "AddLiveRecordVideoComplete": m.LiveRecord,
+    "LiveRecordVideoComposeStart": m.LiveRecord,
+}
+#: The keys whose raw values a reader reads besides its model (the fast path keeps them as sent).
+CALLBACK_RAW_KEYS: dict[str, tuple[str, ...]] = {
+    "AddLiveRecordVideoComplete": ("RecordStartTime", "RecordEndTime"),
+    "LiveRecordVideoComposeStart": ("RecordStartTime", "RecordEndTime"),
 }
 
 
@@ -885,7 +972,15 @@ def _check_error(answer: m.ErrorAnswer, document: dict[str, Any]) -> None:
 def get_answer(document: dict[str, Any], ctx: NormalizeContext) -> Event:
     """GetTranscodeTask: the task with its jobs as outputs; by JobIds, the bare job list (task from the hint)."""
     lenient = Lenient()
-    answer = _read(m.GetTranscodeTaskAnswer, document, lenient)
+    return get_event(_read(m.GetTranscodeTaskAnswer, document, lenient), document, ctx, lenient)
+
+
+def get_event(
+    answer: m.GetTranscodeTaskAnswer, document: dict[str, Any], ctx: NormalizeContext, lenient: Lenient
+) -> Event:
+    """The event of a GetTranscodeTask `answer` read from `document`, the raw answer (keys stripped), where a
+    job's mangled JSON texts are looked for (`_job_output`). The fast path hands it {} when the body cannot
+    hold one."""
     _check_error(answer, document)
     if answer.TranscodeTask is not None:
         raw_task = _raw_dict(document.get("TranscodeTask"))
@@ -908,7 +1003,14 @@ def get_answer(document: dict[str, Any], ctx: NormalizeContext) -> Event:
 def list_answer(document: dict[str, Any], ctx: NormalizeContext) -> list[Event]:
     """ListTranscodeTask: one event per task (no jobs), all on the video's transcode task."""
     lenient = Lenient()
-    answer = _read(m.ListTranscodeTaskAnswer, document, lenient)
+    return list_events(_read(m.ListTranscodeTaskAnswer, document, lenient), document, ctx, lenient)
+
+
+def list_events(
+    answer: m.ListTranscodeTaskAnswer, document: dict[str, Any], ctx: NormalizeContext, lenient: Lenient
+) -> list[Event]:
+    """The events of a ListTranscodeTask `answer` read from `document` (as `get_event`); each task's event
+    starts with the warnings `lenient` has."""
     _check_error(answer, document)
     if answer.TranscodeTaskList is None:
         raise Unidentifiable("a ListTranscodeTask answer without TranscodeTaskList", "$", sorted(document)[:12])
@@ -943,8 +1045,9 @@ def _task_event(
     lenient: Lenient,
 ) -> Event:
     draft = _Draft(event_type, ctx, lenient)
-    if task.VideoId:
-        task_id: str | None = transcode_task_id(task.VideoId)
+    video_id = task.VideoId
+    if video_id:
+        task_id: str | None = transcode_task_id(video_id)
     elif ctx.task_id_hint:
         task_id = ctx.task_id_hint
     elif task.TranscodeTaskId:
@@ -953,10 +1056,13 @@ def _task_event(
     else:
         task_id = None
         lenient.warn(f"{path}.VideoId", None, "missing, and no task id was given with the query")
-    draft.fields.update(
-        task_id=task_id, media_id=task.VideoId, task_kind=TaskKind.TRANSCODE, provider_status=task.TaskStatus
-    )
-    status, outcome = task_word(task.TaskStatus, f"{path}.TaskStatus", lenient)
+    word = task.TaskStatus
+    fields = draft.fields
+    fields["task_id"] = task_id
+    fields["media_id"] = video_id
+    fields["task_kind"] = _TRANSCODE
+    fields["provider_status"] = word
+    status, outcome = TASK_STATUS.get(word) or task_word(word, f"{path}.TaskStatus", lenient)  # type: ignore[arg-type]
 
     raw_jobs = raw_task.get("TranscodeJobInfoList")
     found: list[Fields] = []
@@ -965,7 +1071,7 @@ def _task_event(
     for index, job in enumerate(task.TranscodeJobInfoList or ()):
         if job is None:
             continue
-        raw_job = _raw_at(raw_jobs, index)
+        raw_job = _raw_at(raw_jobs, index) if raw_jobs else _NO_RAW
         output, detail = _job_output(job, index, f"{path}.TranscodeJobInfoList[{index}]", raw_job, lenient)
         found.append(output)
         details.append(detail)
@@ -973,25 +1079,30 @@ def _task_event(
         if done is not None and (job_done is None or done > job_done):
             job_done = done
     outputs, jobs = _unique_keys(found, details)
-    status, outcome = _reconcile(status, outcome, outputs, task.TaskStatus, f"{path}.TaskStatus", lenient)
-    draft.fields.update(
-        status=status,
-        outcome=outcome,
-        outputs=outputs,
-        created_at=task.CreationTime,
-        updated_at=job_done or (task.CompleteTime if status is Status.FINISHED else None),
-        # A task cannot finish before its jobs (seed 003's task CompleteTime is a month before them).
-        finished_at=_latest((task.CompleteTime, job_done)) if status is Status.FINISHED else None,
-    )
-    if outcome in (Outcome.FAILED, Outcome.PARTIAL):
-        draft.fields.update(error=next((o["error"] for o in outputs if o.get("error") is not None), None))
+    status, outcome = _reconcile(status, outcome, outputs, word, path, lenient)
+    complete = task.CompleteTime
+    fields["status"] = status
+    fields["outcome"] = outcome
+    fields["outputs"] = outputs
+    fields["created_at"] = task.CreationTime
+    fields["updated_at"] = job_done or (complete if status is FINISHED else None)
+    # A task cannot finish before its jobs (seed 003's task CompleteTime is a month before them).
+    fields["finished_at"] = _latest((complete, job_done)) if status is FINISHED else None
+    if outcome is FAILED or outcome is PARTIAL:
+        fields["error"] = next((o["error"] for o in outputs if o.get("error") is not None), None)
+    trigger = task.Trigger
     draft.extra(
         transcode_task_id=task.TranscodeTaskId,
-        trigger=task.Trigger.strip() if task.Trigger else None,
+        trigger=trigger.strip() if trigger else None,
         template_group_id=task.TranscodeTemplateGroupId,
         jobs=jobs,
     )
     return draft.build()
+
+
+_TRANSCODE = TaskKind.TRANSCODE
+#: The raw object of a job the fast path read without one (`_job_output` looks for mangled texts in it).
+_NO_RAW: dict[str, Any] = {}
 
 
 def _raw_at(raw_list: Any, index: int) -> dict[str, Any]:
@@ -1012,97 +1123,128 @@ def _reconcile(
     lenient: Lenient,
 ) -> tuple[Status | None, Outcome | None]:
     """The task word against its jobs' results: when they disagree, the results decide (seed 003 reports
-    CompleteAllSucc beside a failed job)."""
+    CompleteAllSucc beside a failed job). `path` is the task's."""
     if not outputs:
         return status, outcome
-    all_done = all(output.get("status") is Status.FINISHED for output in outputs)
-    derived = outcome_of(outputs) if all_done else None
-    if status is Status.FINISHED:
-        if not all_done:
-            waiting = sum(1 for output in outputs if output.get("status") is not Status.FINISHED)
-            lenient.warn(path, word, f"says complete but {waiting} of {len(outputs)} jobs are not finished")
+    waiting = 0
+    for output in outputs:
+        if output.get("status") is not FINISHED:
+            waiting += 1
+    derived = outcome_of(outputs) if not waiting else None
+    if status is FINISHED:
+        if waiting:
+            lenient.warn(
+                f"{path}.TaskStatus", word, f"says complete but {waiting} of {len(outputs)} jobs are not finished"
+            )
         elif derived is not None and derived is not outcome:
-            lenient.warn(path, word, f"disagrees with the job results, outcome taken from them: {derived.value}")
+            lenient.warn(
+                f"{path}.TaskStatus", word, f"disagrees with the job results, outcome taken from them: {derived.value}"
+            )
             outcome = derived
-    elif status is None and all_done and derived is not None:
-        status, outcome = Status.FINISHED, derived
+    elif status is None and not waiting and derived is not None:
+        status, outcome = FINISHED, derived
     elif status is None:
-        status = Status.PROCESSING
+        status = PROCESSING
     return status, outcome
 
 
 def _job_output(
-    job: m.TranscodeJobInfo, index: int, path: str, raw_job: dict[str, Any], lenient: Lenient
+    job_model: m.TranscodeJobInfo, index: int, path: str, raw_job: dict[str, Any], lenient: Lenient
 ) -> tuple[Fields, dict[str, Any]]:
-    status, outcome = job_word(job.TranscodeJobStatus, f"{path}.TranscodeJobStatus", lenient)
-    out = job.OutputFile or m.OutputFile()
-    raw_out = _raw_dict(raw_job.get("OutputFile"))
-    if raw_out:
-        for name in ("VideoStreamList", "AudioStreamList", "Encryption", "SubtitleStreamList"):
-            value = raw_out.get(name)
-            # The pattern ends in an escaped quote: a text without one is not looked at.
-            if isinstance(value, str) and '\\"' in value and m.MANGLED_JSON.match(value):
-                lenient.warn(f"{path}.OutputFile.{name}", value, "malformed JSON text repaired")
-    tier, definition = normalize_definition(job.Definition, query=True)
-    url = out.OutputFileUrl or None
+    job = fields_of(job_model)
+    word = job["TranscodeJobStatus"]
+    status, outcome = JOB_STATUS.get(word) or job_word(word, f"{path}.TranscodeJobStatus", lenient)
+    out = fields_of(job["OutputFile"] or _NO_OUTPUT_FILE)
+    if raw_job:
+        _warn_repaired_texts(raw_job, path, lenient)
+    tier, definition = normalize_definition(job["Definition"], query=True)
+    file_url = out["OutputFileUrl"]
+    url = file_url or None
     if url and "{" in url:  # a failed job's URL template ("…-{DestMd5}-od-….mp4"): no file is there
         url = None
-    container = container_of(out.Format, url or out.OutputFileUrl)
-    videos = [stream for stream in out.VideoStreamList or [] if stream is not None]
-    audios = [stream for stream in out.AudioStreamList or [] if stream is not None]
-    streams = [
-        assemble_stream(
-            {
-                "type": "video",
-                "codec": s.CodecName,
-                "bitrate_bps": kbps_to_bps(s.Bitrate),
-                "width": positive(s.Width),
-                "height": positive(s.Height),
-                "fps": positive(s.AvgFPS if s.AvgFPS is not None else s.Fps),
-            }
-        )
-        for s in videos
-    ] + [
-        assemble_stream(
-            {
-                "type": "audio",
-                "codec": s.CodecName,
-                "bitrate_bps": kbps_to_bps(s.Bitrate),
-                "sample_rate_hz": positive(s.Samplerate),
-            }
-        )
-        for s in audios
-    ]
-    audio_only = tier in AUDIO_DEFINITIONS or (bool(audios) and not videos)
+    container = container_of(out["Format"], url or file_url)
+    streams: list[Stream] = []
+    for video in out["VideoStreamList"] or ():
+        if video is not None:
+            streams.append(_video_stream(video))
+    videos = len(streams)
+    for audio in out["AudioStreamList"] or ():
+        if audio is not None:
+            streams.append(_audio_stream(audio))
+    audio_only = tier in AUDIO_DEFINITIONS or (len(streams) > videos and not videos)
+    job_id = job["TranscodeJobId"]
     output = {
-        "key": output_key(tier, container, job.TranscodeJobId, index),
+        "key": output_key(tier, container, job_id, index),
         "kind": media_kind(container, audio=audio_only),
         "definition": definition,
         "url": url,
         "container": container,
-        "size_bytes": positive(out.Filesize),
-        "bitrate_bps": kbps_to_bps(out.Bitrate),
-        "width": positive(out.Width),
-        "height": positive(out.Height),
-        "duration_s": positive(out.Duration),
-        "fps": positive(out.Fps),
+        "size_bytes": positive(out["Filesize"]),
+        "bitrate_bps": kbps_to_bps(out["Bitrate"]),
+        "width": positive(out["Width"]),
+        "height": positive(out["Height"]),
+        "duration_s": positive(out["Duration"]),
+        "fps": positive(out["Fps"]),
         "streams": streams or None,
         "status": status,
         "outcome": outcome,
-        "error": error_of(job.ErrorCode, job.ErrorMessage) if outcome is Outcome.FAILED else None,
+        "error": error_of(job["ErrorCode"], job["ErrorMessage"]) if outcome is FAILED else None,
     }
-    encryption = out.Encryption or {}
+    encryption = out["Encryption"] or {}
+    watermarks = out["WatermarkIdList"]
     details = _compact(
         {
-            "job_id": job.TranscodeJobId,
-            "template_id": job.TranscodeTemplateId,
-            "progress": job.TranscodeProgress,
-            "priority": job.Priority,
+            "job_id": job_id,
+            "template_id": job["TranscodeTemplateId"],
+            "progress": job["TranscodeProgress"],
+            "priority": job["Priority"],
             "encrypt_type": encryption.get("EncryptType") if isinstance(encryption, dict) else None,
-            "watermark_ids": split_ids(out.WatermarkIdList, f"{path}.OutputFile.WatermarkIdList", lenient)
-            if out.WatermarkIdList is not None
+            "watermark_ids": split_ids(watermarks, f"{path}.OutputFile.WatermarkIdList", lenient)
+            if watermarks is not None
             else None,
-            "input_url": job.InputFileUrl,
+            "input_url": job["InputFileUrl"],
         }
     )
     return output, details
+
+
+#: What a job without an `OutputFile` is read as.
+_NO_OUTPUT_FILE = m.OutputFile()
+
+
+def _warn_repaired_texts(raw_job: dict[str, Any], path: str, lenient: Lenient) -> None:
+    """A warning for each of a job's JSON texts sent mangled the 2021 doc's way (`models.MANGLED_JSON`), which
+    its model repaired."""
+    raw_out = _raw_dict(raw_job.get("OutputFile"))
+    for name in ("VideoStreamList", "AudioStreamList", "Encryption", "SubtitleStreamList"):
+        value = raw_out.get(name)
+        # The pattern ends in an escaped quote: a text without one is not looked at.
+        if isinstance(value, str) and '\\"' in value and m.MANGLED_JSON.match(value):
+            lenient.warn(f"{path}.OutputFile.{name}", value, "malformed JSON text repaired")
+
+
+def _video_stream(stream: m.VideoStream) -> Stream:
+    values = fields_of(stream)
+    fps = values["AvgFPS"]
+    return assemble_stream(
+        {
+            "type": "video",
+            "codec": values["CodecName"],
+            "bitrate_bps": kbps_to_bps(values["Bitrate"]),
+            "width": positive(values["Width"]),
+            "height": positive(values["Height"]),
+            "fps": positive(fps if fps is not None else values["Fps"]),
+        }
+    )
+
+
+def _audio_stream(stream: m.AudioStream) -> Stream:
+    values = fields_of(stream)
+    return assemble_stream(
+        {
+            "type": "audio",
+            "codec": values["CodecName"],
+            "bitrate_bps": kbps_to_bps(values["Bitrate"]),
+            "sample_rate_hz": positive(values["Samplerate"]),
+        }
+    )

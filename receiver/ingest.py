@@ -262,6 +262,12 @@ class Pipeline:
         for listener in self.listeners:
             await listener(flat)
 
+    def confirm_grace_s(self, source: str) -> float:
+        """How long the provider may lag behind a held callback of `source` (`SourceSettings.confirm_grace_s`)
+        before an answer that its task is not finished refutes it; 0 for a source no longer configured."""
+        settings = self.sources.get(source)
+        return settings.confirm_grace_s if settings is not None else 0.0
+
     def process(self, capture: Capture, document: Any = None) -> Processed:
         """Decode (unless `document` is given) and normalize one capture; any failure to identify it
         becomes its quarantine error, and so does a dialect bug, visibly, rather than losing the capture.
@@ -271,7 +277,6 @@ class Pipeline:
         are the provider's own word, fetched by us, and a replay is the operator's own doing."""
         source = self.sources.get(capture.source)
         hold = capture.origin is Origin.CALLBACK and source is not None and source.confirm
-        grace_s = source.confirm_grace_s if source is not None else 0.0  # judging held callbacks (a query answer)
         try:
             known = _known_dialect(capture, source)
             if document is None and known is not None:  # the bytes straight to events (the dialect's fast path)
@@ -287,7 +292,7 @@ class Pipeline:
         except Exception as exc:
             log.exception("normalizing capture %d raised", capture.id)
             return Processed(capture.id, error=f"internal error while normalizing: {type(exc).__name__}: {exc}")
-        return Processed(capture.id, events=events, hold=hold, confirm_grace_s=grace_s)
+        return Processed(capture.id, events=events, hold=hold, confirm_grace_s=self.confirm_grace_s(capture.source))
 
     # other ways in -------------------------------------------------------------------------------------
 

@@ -367,8 +367,13 @@ def unix_or_iso_time(value: Any) -> datetime | None:
                 return fast
     parsed, problem = read_time(value)
     if problem is not None:
-        raise ValueError(f"not a time: {value!r}")
+        raise ValueError(time_error(value))
     return parsed
+
+
+def time_error(value: Any) -> str:
+    """What `unix_or_iso_time` says of a value it cannot read (and a reader that does not raise, to match)."""
+    return f"not a time: {value!r}"
 
 
 #: A provider time field: unix seconds or ms, ISO-8601 (also with ":SSS" ms), zero and "0000-…" as None.

@@ -97,7 +97,6 @@ class Fallback:
             rate, burst = own.rate_per_s or api.rate_per_s, own.burst or api.burst
             bucket = AccountBucket(self.store, f"{source.dialect}:{own.secret_id}", rate, burst)
             self.sources[name] = SourceRuntime(name, source.dialect, api, bucket)
-        self._grace_s = {name: source.confirm_grace_s for name, source in settings.sources.items()}
         self._last_sweep: dict[str, datetime] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._warned_at: float | None = None  # the last "not confirmed" warning (time.monotonic)
@@ -350,7 +349,7 @@ class Fallback:
         """The provider does not know the task: its held callbacks past their grace are refused; the task is lost
         once past the provider's retention window, unless a callback of it is still held (it waits for its
         verdict, asked again as `_held_wait` says)."""
-        grace_s = self._grace_s.get(queried.source, 0.0)
+        grace_s = self.pipeline.confirm_grace_s(queried.source)
         said = f"not found ({error})"
         self._unconfirmed(await self.store.refuse_held(queried.provider, queried.task_id, now, said, grace_s=grace_s))
         runtime.share.note(False)  # not running either: a listing would not have spared this query
@@ -381,7 +380,7 @@ class Fallback:
         if any(event.received_at > asked_at for event in held):
             return timedelta(0)
         oldest = min(held, key=lambda event: event.received_at)
-        rest = grace_ends(oldest, self._grace_s.get(task.source, 0.0)) - asked_at
+        rest = grace_ends(oldest, self.pipeline.confirm_grace_s(task.source)) - asked_at
         if rest <= timedelta(0):  # past its grace and not judged by this answer (it named the task otherwise)
             return usual
         since = max(asked_at - oldest.received_at, timedelta(seconds=HELD_RECHECK_S))

@@ -30,7 +30,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo, model_validator
 
-from receiver.dialects._coerce import loads, read_time, unix_or_iso_time
+from receiver.dialects._coerce import loads, read_time, time_error, unix_or_iso_time
 from receiver.dialects.base import body_validator
 
 
@@ -89,7 +89,7 @@ def provider_time(value: Any, info: ValidationInfo) -> Any:
     reading.unread += 1
     unread = UnreadTime(1970, 1, 1)
     unread.value = value
-    unread.problem = f"not a time: {value!r}"  # in the words `unix_or_iso_time` raises with
+    unread.problem = time_error(value)  # in the words `unix_or_iso_time` raises with
     return unread
 
 

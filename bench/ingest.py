@@ -9,6 +9,7 @@ the same run, since these machines are noisy. `python -m bench.ingest [--seconds
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -146,7 +147,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def pending(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
         return int(conn.execute("SELECT count(*) FROM captures WHERE state = 'pending'").fetchone()[0])
 
 

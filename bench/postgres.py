@@ -13,6 +13,7 @@ machines are noisy). SQLite is one process per data dir by design, so it has no 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import secrets
 import sqlite3
@@ -76,7 +77,7 @@ def sustained(
 
 def sqlite_pending(db: Path) -> Callable[[], int]:
     def count() -> int:
-        with sqlite3.connect(db) as conn:
+        with contextlib.closing(sqlite3.connect(db)) as conn:
             return int(conn.execute("SELECT count(*) FROM captures WHERE state = 'pending'").fetchone()[0])
 
     return count

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import httpx
@@ -56,7 +56,7 @@ def test_a_capture_answered_before_a_sigkill_is_processed_on_restart(tmp_path: P
         response = httpx.post(f"{url}/callbacks/tencent-vod-v2", content=body, timeout=10)
         assert response.status_code == 200
     # Killed: the answer promised a durable capture, still pending.
-    with sqlite3.connect(data_dir / "vodhook.sqlite3") as conn:
+    with closing(sqlite3.connect(data_dir / "vodhook.sqlite3")) as conn:
         assert conn.execute("SELECT state FROM captures").fetchall() == [("pending",)]
         assert conn.execute("SELECT count(*) FROM events").fetchone() == (0,)
     with vodhook_process(data_dir) as url:
@@ -84,12 +84,12 @@ def test_every_answered_callback_survives_a_sigkill_after_the_last_answer(tmp_pa
     with vodhook_process(data_dir) as url:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            with sqlite3.connect(data_dir / "vodhook.sqlite3") as conn:
+            with closing(sqlite3.connect(data_dir / "vodhook.sqlite3")) as conn:
                 pending = conn.execute("SELECT count(*) FROM captures WHERE state = 'pending'").fetchone()[0]
             if pending == 0:
                 break
             time.sleep(0.1)
-        with sqlite3.connect(data_dir / "vodhook.sqlite3") as conn:
+        with closing(sqlite3.connect(data_dir / "vodhook.sqlite3")) as conn:
             states = dict(conn.execute("SELECT id, state FROM captures").fetchall())
             tasks = conn.execute("SELECT count(*) FROM tasks").fetchone()[0]
     assert len(accepted) == 200

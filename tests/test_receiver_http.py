@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -158,13 +159,14 @@ def test_an_oversized_body_is_413_and_leaves_a_refusal_record(tmp_path: Path) ->
         assert f"{len(body)} bytes" in response.json()["error"]
     finally:
         running.stop()
-    conn = sqlite3.connect(settings.sqlite_path)
-    [(source, size, head, reason)] = conn.execute("SELECT source, body_size, body_head, reason FROM refusals")
+    with closing(sqlite3.connect(settings.sqlite_path)) as conn:
+        [(source, size, head, reason)] = conn.execute("SELECT source, body_size, body_head, reason FROM refusals")
+        captured = conn.execute("SELECT count(*) FROM captures").fetchone()[0]
     assert source == "tencent-vod-v2"
     assert size == len(body)
     assert head == body[: len(head)] and len(head) > 0
     assert "over the limit of 1000" in reason
-    assert conn.execute("SELECT count(*) FROM captures").fetchone()[0] == 0
+    assert captured == 0
 
 
 def test_the_admin_api_requires_the_token_when_one_is_set(tmp_path: Path) -> None:

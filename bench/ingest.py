@@ -1,9 +1,11 @@
 """Ingest benchmark: vodhook against a bare Starlette endpoint and a naive commit-per-request SQLite receiver.
 
-All three run as uvicorn processes and get the same load from a separate process (`bench._load`). The figure
+All three run as uvicorn processes and get the same load from a separate process: wrk when it is installed
+(with bench/wrk_bodies.lua), else `bench._load`. The figure
 that counts for vodhook is the *sustained* rate: callbacks acknowledged and processed (normalized, task
 state stored) over the whole run until the backlog is empty. Ratios are against the bare endpoint measured in
-the same run, since these machines are noisy. `python -m bench.ingest [--seconds 10] [--connections 32]`.
+the same run, since these machines are noisy.
+`python -m bench.ingest [--seconds 10] [--connections 32] [--load auto|wrk|python]`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 import json
 import os
 import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -108,9 +111,36 @@ def start(command: list[str], url: str, env: dict[str, str] | None = None) -> su
     raise RuntimeError(f"{command} did not start")
 
 
-def load(url: str, seconds: float, connections: int, payloads: list[str]) -> dict[str, float]:
-    """Run the load generator; its own CPU time per request goes in the result as `load_cpu_us`."""
+#: Where the load comes from: wrk when it is installed (`apt install wrk`), else `bench._load`, the Python client.
+LOAD_TOOLS = ("auto", "wrk", "python")
+
+
+def load_tool(asked: str) -> str:
+    """The load generator to use: `asked`, or for "auto" wrk when it is on PATH (the issue's preference: a C
+    client leaves the cores to the servers under test), else the Python client."""
+    if asked == "auto":
+        return "wrk" if shutil.which("wrk") else "python"
+    if asked == "wrk" and not shutil.which("wrk"):
+        raise SystemExit("--load wrk: wrk is not on PATH (Debian: apt install wrk)")
+    return asked
+
+
+def load(url: str, seconds: float, connections: int, payloads: list[str], tool: str = "auto") -> dict[str, float]:
+    """Run the load generator (`load_tool(tool)`); its own CPU time per request goes in the result as
+    `load_cpu_us`."""
+    tool = load_tool(tool)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if tool == "wrk":
+        measured = _wrk(url, seconds, connections, payloads)
+    else:
+        measured = _python_load(url, seconds, connections, payloads)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    spent = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    measured["load_cpu_us"] = spent / max(1.0, measured["ok"]) * 1e6
+    return measured
+
+
+def _python_load(url: str, seconds: float, connections: int, payloads: list[str]) -> dict[str, float]:
     result = subprocess.run(
         [sys.executable, "-m", "bench._load", url, str(seconds), str(connections)],
         input=json.dumps(payloads).encode(),
@@ -118,11 +148,40 @@ def load(url: str, seconds: float, connections: int, payloads: list[str]) -> dic
         check=True,
         cwd=HERE.parent,
     )
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     measured: dict[str, float] = json.loads(result.stdout)
-    spent = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    measured["load_cpu_us"] = spent / max(1.0, measured["ok"]) * 1e6
     return measured
+
+
+def _wrk(url: str, seconds: float, connections: int, payloads: list[str]) -> dict[str, float]:
+    """wrk with bench/wrk_bodies.lua, which cycles through the payloads and prints its figures as JSON."""
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", encoding="utf-8") as lines:
+        lines.write("".join(payload + "\n" for payload in payloads))  # each payload is one line of compact JSON
+        lines.flush()
+        result = subprocess.run(
+            [
+                "wrk",
+                f"--threads={min(2, connections)}",
+                f"--connections={connections}",
+                f"--duration={seconds:g}s",
+                f"--script={HERE / 'wrk_bodies.lua'}",
+                url,
+            ],
+            env={**os.environ, "WRK_BODIES": lines.name},
+            capture_output=True,
+            check=True,
+            text=True,
+        )
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    elapsed = figures["duration_us"] / 1e6
+    ok = figures["requests"] - figures["status_errors"]
+    return {
+        "ok": ok,
+        "errors": figures["status_errors"] + figures["socket_errors"],
+        "elapsed": elapsed,
+        "rate": ok / elapsed,
+        "p50_ms": figures["p50_us"] / 1000,
+        "p99_ms": figures["p99_us"] / 1000,
+    }
 
 
 def cpu_seconds(pid: int) -> float:
@@ -151,8 +210,9 @@ def pending(db: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM captures WHERE state = 'pending'").fetchone()[0])
 
 
-def run(seconds: float, connections: int) -> None:
+def run(seconds: float, connections: int, tool: str) -> None:
     payloads = bodies()
+    assert all("\n" not in payload for payload in payloads)  # wrk's file has one a line
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for kind in ("bare", "naive"):
@@ -161,7 +221,7 @@ def run(seconds: float, connections: int) -> None:
             process = start([sys.executable, "-m", "bench._servers", kind, str(port), str(Path(tmp) / kind)], url)
             try:
                 cpu = cpu_seconds(process.pid)
-                results[kind] = load(url, seconds, connections, payloads)
+                results[kind] = load(url, seconds, connections, payloads, tool)
                 results[kind]["cpu_us"] = (cpu_seconds(process.pid) - cpu) / max(1.0, results[kind]["ok"]) * 1e6
             finally:
                 process.terminate()
@@ -178,7 +238,7 @@ def run(seconds: float, connections: int) -> None:
             db = data_dir / "vodhook.sqlite3"
             cpu = cpu_seconds(process.pid)
             began = time.perf_counter()
-            measured = load(url, seconds, connections, payloads)
+            measured = load(url, seconds, connections, payloads, tool)
             backlog_at_end = pending(db)
             while pending(db):
                 time.sleep(0.05)
@@ -192,7 +252,10 @@ def run(seconds: float, connections: int) -> None:
             process.wait()
     bare = results["bare"]["rate"]
     naive = results["naive"]["rate"]
-    print(f"ingest benchmark: {seconds:.0f} s per server, {connections} connections, legacy VOD callbacks")
+    print(
+        f"ingest benchmark: {seconds:.0f} s per server, {connections} connections, legacy VOD callbacks,"
+        f" load from {'wrk' if tool == 'wrk' else 'bench._load (Python)'}"
+    )
     print(
         f"{'server':<10}{'acked/s':>10}{'vs bare':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
         f"{'CPU µs/cb':>11}{'load µs/cb':>12}"
@@ -219,5 +282,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--load", choices=LOAD_TOOLS, default="auto", help="load generator (default: wrk when installed)"
+    )
     args = parser.parse_args()
-    run(args.seconds, args.connections)
+    run(args.seconds, args.connections, load_tool(args.load))

@@ -1,4 +1,5 @@
-"""The SQLite writer thread survives callers that give up while their write waits in its queue."""
+"""The SQLite writer thread: it survives callers that give up while their write waits in its queue, and it
+takes the captures waiting for it in one job, which a failed transaction answers rather than strands."""
 
 from __future__ import annotations
 
@@ -9,7 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from receiver.store.base import StoreUnavailable
 from receiver.store.sqlite import SqliteStore
+from tests.store.test_store_contract import new_capture
+
+
+def hold_writer(store: SqliteStore, seconds: float = 0.2) -> asyncio.Future[None]:
+    """A write that keeps the writer thread busy, so that what comes next waits for it."""
+
+    def slow(conn: sqlite3.Connection) -> None:
+        time.sleep(seconds)
+
+    return asyncio.ensure_future(store._write(slow))
 
 
 @pytest.mark.anyio
@@ -39,5 +51,54 @@ async def test_a_write_cancelled_while_queued_is_skipped_and_the_writer_lives_on
             lambda conn: conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'marks'").fetchone()[0]
         )
         assert rows == 0  # the cancelled write never ran
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
+async def test_captures_that_wait_for_the_writer_are_committed_together_and_a_gone_caller_is_left_out(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    await store.open()
+    try:
+        busy = hold_writer(store)
+        await asyncio.sleep(0.05)
+        commits = store.commits
+        waiting = [asyncio.ensure_future(store.capture(new_capture(f'{{"n":{n}}}'.encode()))) for n in range(40)]
+        await asyncio.sleep(0.01)
+        waiting[7].cancel()  # its client went away while the capture waited
+        await busy
+        ids = await asyncio.gather(*waiting[:7], *waiting[8:])
+        assert store.commits == commits + 2  # the held write's, then one for the 39 captures
+        assert len(set(ids)) == 39
+        stored = [bytes(capture.body) for capture in await store.pending_captures(limit=100)]
+        assert stored == [f'{{"n":{n}}}'.encode() for n in range(40) if n != 7]
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
+async def test_a_transaction_that_fails_before_the_captures_job_runs_fails_its_captures_and_the_next_commit(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    await store.open()
+    try:
+        busy = hold_writer(store)
+        await asyncio.sleep(0.05)
+
+        def breaks_the_transaction(conn: sqlite3.Connection) -> None:
+            conn.execute("COMMIT")  # ends the writer's transaction under its savepoints: the batch fails
+
+        broken = asyncio.ensure_future(store._write(breaks_the_transaction))
+        await asyncio.sleep(0.01)
+        stranded = [asyncio.ensure_future(store.capture(new_capture(b'{"n":1}'))) for _ in range(3)]
+        await busy
+        outcomes = await asyncio.wait_for(asyncio.gather(broken, *stranded, return_exceptions=True), timeout=10)
+        for outcome in outcomes:
+            assert isinstance(outcome, StoreUnavailable), outcome  # answered, not left waiting forever
+        capture_id = await asyncio.wait_for(store.capture(new_capture(b'{"n":2}')), timeout=5)
+        assert [capture.id for capture in await store.pending_captures()] == [capture_id]
     finally:
         await store.close()

@@ -9,6 +9,7 @@ with the same durability as committing each one alone. A write's caller is woken
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import fcntl
 import functools
@@ -19,7 +20,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -88,6 +89,14 @@ def migrations(kind: str) -> list[tuple[int, str]]:
         if entry.name.endswith(".sql"):
             found.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
     return sorted(found)
+
+
+@dataclass
+class _CaptureJob:
+    """One writer job of captures (`SqliteStore.capture`): the captures it took, once it ran."""
+
+    taken: list[tuple[NewCapture, asyncio.Future[int]]] = field(default_factory=list)
+    ran: bool = False
 
 
 class _Writer(threading.Thread):
@@ -218,8 +227,10 @@ class SqliteStore(Store):
         self.clock = clock or SystemClock()
         self.refusals = refusals or RefusalSettings()
         self._writer: _Writer | None = None
-        self._captures_waiting: list[tuple[NewCapture, asyncio.Future[int]]] = []
-        self._capture_flusher: asyncio.Task[None] | None = None
+        # Captures waiting for the writer (appended on the event loop, taken by the writer thread: a deque's
+        # append and popleft are atomic), and whether a job that takes them is queued to the writer.
+        self._captures_waiting: collections.deque[tuple[NewCapture, asyncio.Future[int]]] = collections.deque()
+        self._capture_job_queued = False
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -326,37 +337,58 @@ class SqliteStore(Store):
     async def capture(self, capture: NewCapture) -> int:
         """Commit one capture, group-committed with every other capture that arrives meanwhile.
 
-        Captures wait on the event loop, not in the writer's queue: all those that arrive while a commit is
-        in flight go to the writer as one job, so a burst costs one hand-off to the writer thread and one
-        wake-up of the event loop per commit rather than one of each per callback (under load, those
-        hand-offs, each fighting for the GIL, cost more than the inserts).
+        Captures wait on the event loop, not one by one in the writer's queue: the first to arrive queues one
+        job, which the writer runs when it starts its next transaction and which takes every capture waiting
+        by then. A burst therefore costs one hand-off to the writer thread and one wake-up of the event loop
+        per commit rather than one of each per callback (under load, those hand-offs, each fighting for the
+        GIL, cost more than the inserts). The writer takes the captures itself, rather than the event loop
+        handing them over after each commit, so it does not sit idle until a busy event loop gets round to it:
+        under bench/ingest.py's load, the median pause between two of its commits went from 0.8–1.2 ms (a
+        quarter of a commit's cycle) to 0.2 ms.
         """
-        waiting: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        writer = self._writer
+        if writer is None or not writer.is_alive():
+            raise StoreUnavailable("the store is not open")
+        loop = asyncio.get_running_loop()
+        waiting: asyncio.Future[int] = loop.create_future()
         self._captures_waiting.append((capture, waiting))
-        if self._capture_flusher is None or self._capture_flusher.done():
-            self._capture_flusher = asyncio.create_task(self._flush_captures(), name="vodhook-capture-commit")
+        if not self._capture_job_queued:
+            self._capture_job_queued = True
+            job = _CaptureJob()
+            committed: Future[list[int]] = Future()
+            committed.add_done_callback(lambda done: loop.call_soon_threadsafe(self._settle_captures, job, done))
+            writer.jobs.put((functools.partial(self._insert_waiting_captures, job), committed))
         return await waiting
 
-    async def _flush_captures(self) -> None:
-        """Commit the waiting captures batch after batch, until none are waiting."""
-        while self._captures_waiting:
-            batch = [(capture, waiting) for capture, waiting in self._captures_waiting if not waiting.cancelled()]
-            self._captures_waiting = []
-            if not batch:
-                continue
-            try:
-                ids = await self._write(functools.partial(self._insert_captures, [capture for capture, _ in batch]))
-            except Exception as exc:
-                for _, waiting in batch:
-                    if not waiting.done():
-                        waiting.set_exception(exc)
-                continue
-            for (_, waiting), capture_id in zip(batch, ids, strict=True):
+    def _insert_waiting_captures(self, job: _CaptureJob, conn: sqlite3.Connection) -> list[int]:
+        """In the writer thread: move the captures waiting into `job` and insert them (their ids, in order).
+        Those whose caller has given up (a client gone) are left out, as a write the caller cancelled is."""
+        job.ran = True
+        self._capture_job_queued = False  # from here on, a capture that arrives queues the next job
+        waiting = self._captures_waiting
+        for _ in range(len(waiting)):
+            capture, future = waiting.popleft()
+            if not future.cancelled():
+                job.taken.append((capture, future))
+        return [self._insert_capture(conn, capture) for capture, _ in job.taken]
+
+    def _settle_captures(self, job: _CaptureJob, committed: Future[list[int]]) -> None:
+        """On the event loop, once the writer has committed or failed `job`: answer its captures' callers. A
+        transaction that failed before the job ran took none: the captures still waiting fail with it (no job
+        is queued for them any more)."""
+        error = committed.exception()
+        if error is None:
+            for (_, waiting), capture_id in zip(job.taken, committed.result(), strict=True):
                 if not waiting.done():
                     waiting.set_result(capture_id)
-
-    def _insert_captures(self, captures: Sequence[NewCapture], conn: sqlite3.Connection) -> list[int]:
-        return [self._insert_capture(conn, capture) for capture in captures]
+            return
+        failed = job.taken
+        if not job.ran:
+            self._capture_job_queued = False
+            failed = [self._captures_waiting.popleft() for _ in range(len(self._captures_waiting))]
+        for _, waiting in failed:
+            if not waiting.done():
+                waiting.set_exception(error)
 
     def _insert_capture(self, conn: sqlite3.Connection, capture: NewCapture) -> int:
         state = CaptureState.REFUSED if capture.refused else CaptureState.PENDING

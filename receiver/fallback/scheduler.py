@@ -74,6 +74,7 @@ LEASE = "fallback-scheduler"
 LEASE_TTL_S = 30.0  # the lease is renewed every third of it and given up a third before it runs out
 UNCONFIRMED_WARN_EVERY_S = 1.0  # at most one "callback not confirmed" warning this often (as for refusals)
 HELD_RECHECK_S = 5.0  # the shortest wait before asking again about a task whose provider lags its held callback
+ASKED_AGAIN_KEPT = 10_000  # tasks whose "asked again at once" `_held_wait` remembers (a bound, not a limit)
 
 
 class Fallback:
@@ -101,6 +102,8 @@ class Fallback:
         self._tasks: list[asyncio.Task[None]] = []
         self._warned_at: float | None = None  # the last "not confirmed" warning (time.monotonic)
         self._unwarned = 0  # unconfirmed callbacks not warned about since
+        # Per task, the newest held callback it was asked about again at once for (`_held_wait`): once each.
+        self._asked_again_for: dict[tuple[str, str], datetime] = {}
 
     # lifecycle -----------------------------------------------------------------------------------------
 
@@ -370,14 +373,22 @@ class Fallback:
         has not passed (`state.lagging`): the wait is the time since that callback, at least `HELD_RECHECK_S`,
         at most `usual`, and never past the end of its grace (`state.grace_ends`). A provider that catches up
         within seconds is heard from within seconds; one that does not costs a few queries, as the waits double,
-        and the first answer asked after the grace settles it. That answer comes from a question asked after
-        every callback it judges, so "at once" cannot follow "at once" without a new callback in between: no
-        busy loop."""
+        and the first answer asked after the grace settles it. "At once" is said once per callback, so it
+        cannot follow "at once" without a new callback in between: no busy loop, even when a callback's
+        `received_at` is ahead of this scheduler's clock (another replica's clock, running fast), which would
+        otherwise look newer than every question until the clocks met."""
+        key = (task.provider, task.task_id)
         events = await self.store.task_events(task.provider, task.task_id)
         held = [stored.event for stored in events if stored.effect is Effect.HELD]
         if not held:
+            self._asked_again_for.pop(key, None)
             return None
-        if any(event.received_at > asked_at for event in held):
+        newest = max(event.received_at for event in held)
+        asked_for = self._asked_again_for.get(key)
+        if newest > asked_at and (asked_for is None or newest > asked_for):
+            if len(self._asked_again_for) >= ASKED_AGAIN_KEPT:
+                self._asked_again_for.clear()  # forgetting costs at most one more query a task
+            self._asked_again_for[key] = newest
             return timedelta(0)
         oldest = min(held, key=lambda event: event.received_at)
         rest = grace_ends(oldest, self.pipeline.confirm_grace_s(task.source)) - asked_at

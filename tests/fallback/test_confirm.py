@@ -469,6 +469,34 @@ async def test_a_provider_that_keeps_saying_processing_refutes_the_callback_only
 
 
 @pytest.mark.anyio
+async def test_a_callback_stamped_ahead_of_the_schedulers_clock_is_asked_about_at_once_only_once(
+    tmp_path: Path,
+    place: Place,  # noqa: F811
+    emulator: Any,
+) -> None:
+    """Another replica, its clock 10 s fast, received the callback: to this scheduler it looks newer than every
+    question for 10 s. It is asked about again at once one time, then at the pace of a lagging provider, not
+    at every tick until the clocks meet."""
+    emu = emulator(EmulatorConfig(time_scale=0, enforce_rate_limits=False))  # its clock is frozen: count, not limit
+    task_id = processing_task(emu)
+    async with grace_rig(tmp_path, emu, place) as (rig, clock):
+        start = clock.now()
+        await finished_callback(rig, task_id, start + timedelta(seconds=10))
+        assert await rig.fallback.run_pass() == 1
+        watch = await rig.store.get_tracked("tencent-vod", task_id)
+        assert watch is not None and watch.next_check_at == start  # at once, as for a callback the question missed
+
+        for _ in range(10):  # a scheduler tick every second until the clocks meet
+            clock.advance(PRODUCTION_PACING["tick_s"])
+            await rig.fallback.run_pass()
+            assert await callback_effect(rig, task_id) is Effect.HELD
+        # asked at 0 s, once more at once (1 s), then after HELD_RECHECK_S (6 s): not at each of the 11 ticks
+        assert task_queries(emu, LEGACY)[task_id] == 3
+        watch = await rig.store.get_tracked("tencent-vod", task_id)
+        assert watch is not None and watch.next_check_at == start + timedelta(seconds=1 + 2 * HELD_RECHECK_S)
+
+
+@pytest.mark.anyio
 async def test_not_found_within_the_grace_leaves_the_callback_held_and_refutes_it_after(
     tmp_path: Path,
     place: Place,  # noqa: F811

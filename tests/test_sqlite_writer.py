@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -15,55 +17,55 @@ from receiver.store.sqlite import SqliteStore
 from tests.store.test_store_contract import new_capture
 
 
-def hold_writer(store: SqliteStore, seconds: float = 0.2) -> asyncio.Future[None]:
-    """A write that keeps the writer thread busy, so that what comes next waits for it."""
+@asynccontextmanager
+async def opened(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def hold_writer(store: SqliteStore) -> asyncio.Future[None]:
+    """A write that keeps the writer thread busy for 0.2 s, running once this returns: what comes next waits."""
 
     def slow(conn: sqlite3.Connection) -> None:
-        time.sleep(seconds)
+        time.sleep(0.2)
 
-    return asyncio.ensure_future(store._write(slow))
+    busy = asyncio.ensure_future(store._write(slow))
+    await asyncio.sleep(0.05)
+    return busy
 
 
 @pytest.mark.anyio
 async def test_a_write_cancelled_while_queued_is_skipped_and_the_writer_lives_on(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "store.sqlite3")
-    await store.open()
-    try:
-
-        def slow(conn: sqlite3.Connection) -> int:
-            time.sleep(0.2)  # holds the writer so the next write waits in the queue
-            return 1
+    async with opened(tmp_path) as store:
+        busy = await hold_writer(store)
 
         def mark(conn: sqlite3.Connection) -> int:
             conn.execute("CREATE TABLE IF NOT EXISTS marks (n INTEGER)")
             conn.execute("INSERT INTO marks VALUES (2)")
             return 2
 
-        first = asyncio.ensure_future(store._write(slow))
-        await asyncio.sleep(0.05)
         cancelled = asyncio.ensure_future(store._write(mark))
         await asyncio.sleep(0.01)
         cancelled.cancel()
-        assert await first == 1
+        await busy
         assert await store._write(lambda conn: 3) == 3  # the writer still serves
         assert await store.ping()
         rows = await store._read(
             lambda conn: conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'marks'").fetchone()[0]
         )
         assert rows == 0  # the cancelled write never ran
-    finally:
-        await store.close()
 
 
 @pytest.mark.anyio
 async def test_captures_that_wait_for_the_writer_are_committed_together_and_a_gone_caller_is_left_out(
     tmp_path: Path,
 ) -> None:
-    store = SqliteStore(tmp_path / "store.sqlite3")
-    await store.open()
-    try:
-        busy = hold_writer(store)
-        await asyncio.sleep(0.05)
+    async with opened(tmp_path) as store:
+        busy = await hold_writer(store)
         commits = store.commits
         waiting = [asyncio.ensure_future(store.capture(new_capture(f'{{"n":{n}}}'.encode()))) for n in range(40)]
         await asyncio.sleep(0.01)
@@ -74,19 +76,14 @@ async def test_captures_that_wait_for_the_writer_are_committed_together_and_a_go
         assert len(set(ids)) == 39
         stored = [bytes(capture.body) for capture in await store.pending_captures(limit=100)]
         assert stored == [f'{{"n":{n}}}'.encode() for n in range(40) if n != 7]
-    finally:
-        await store.close()
 
 
 @pytest.mark.anyio
-async def test_a_transaction_that_fails_before_the_captures_job_runs_fails_its_captures_and_the_next_commit(
+async def test_a_transaction_that_fails_before_the_captures_job_runs_fails_those_captures_and_the_next_commits(
     tmp_path: Path,
 ) -> None:
-    store = SqliteStore(tmp_path / "store.sqlite3")
-    await store.open()
-    try:
-        busy = hold_writer(store)
-        await asyncio.sleep(0.05)
+    async with opened(tmp_path) as store:
+        busy = await hold_writer(store)
 
         def breaks_the_transaction(conn: sqlite3.Connection) -> None:
             conn.execute("COMMIT")  # ends the writer's transaction under its savepoints: the batch fails
@@ -100,5 +97,3 @@ async def test_a_transaction_that_fails_before_the_captures_job_runs_fails_its_c
             assert isinstance(outcome, StoreUnavailable), outcome  # answered, not left waiting forever
         capture_id = await asyncio.wait_for(store.capture(new_capture(b'{"n":2}')), timeout=5)
         assert [capture.id for capture in await store.pending_captures()] == [capture_id]
-    finally:
-        await store.close()

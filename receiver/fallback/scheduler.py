@@ -74,7 +74,7 @@ LEASE = "fallback-scheduler"
 LEASE_TTL_S = 30.0  # the lease is renewed every third of it and given up a third before it runs out
 UNCONFIRMED_WARN_EVERY_S = 1.0  # at most one "callback not confirmed" warning this often (as for refusals)
 HELD_RECHECK_S = 5.0  # the shortest wait before asking again about a task whose provider lags its held callback
-ASKED_AGAIN_KEPT = 10_000  # tasks whose "asked again at once" `_held_wait` remembers (a bound, not a limit)
+ASKED_AGAIN_KEPT = 10_000  # `_held_wait` remembers "asked again at once" for this many tasks, then forgets them all
 
 
 class Fallback:

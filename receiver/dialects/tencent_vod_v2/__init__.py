@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from receiver.dialects.base import Dialect, NormalizeContext
-from receiver.dialects.tencent_vod_v2 import fast
 from receiver.dialects.tencent_vod_v2.normalize import DIALECT_NAME, normalize
 from receiver.model import Event, Provider
 
@@ -62,10 +61,6 @@ class TencentVodV2(Dialect):
 
     def normalize(self, document: Any, ctx: NormalizeContext) -> list[Event]:
         return normalize(document, ctx)
-
-    def normalize_body(self, body: bytes, ctx: NormalizeContext) -> list[Event]:
-        events = fast.normalize_body(body, ctx)
-        return events if events is not None else normalize(self.decode(body), ctx)
 
 
 DIALECT = TencentVodV2()

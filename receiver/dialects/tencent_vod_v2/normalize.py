@@ -102,7 +102,7 @@ def normalize_callback(document: dict[str, Any], ctx: NormalizeContext, path: st
 
 
 def read_callback(event_type: str, data: Any, ctx: NormalizeContext, lenient: Lenient, path: str = "$") -> list[Event]:
-    """A callback's events from its `data` block: a raw dict, or its model as `Prevalidated` (fast.py)."""
+    """A callback's events from its `data` block."""
     reader = CALLBACK_READERS.get(event_type)
     if reader is None:
         return [_generic(event_type, data, ctx, lenient, f"{path}.data").build()]
@@ -576,18 +576,6 @@ CALLBACK_READERS: dict[str, Reader] = {
     "NewFileUpload": _upload,
     "PullComplete": _pull,
     "FileDeleted": _deleted,
-}
-#: The model each reader validates its `data` block as (the fast path validates the bytes into it).
-CALLBACK_MODELS: dict[str, type[m.Wire]] = {
-    "ProcedureStateChanged": m.ProcedureData,
-    "TranscodeComplete": m.TranscodeData,
-    "ClipComplete": m.ClipData,
-    "ConcatComplete": m.ConcatData,
-    "CreateSnapshotByTimeOffsetComplete": m.SnapshotData,
-    "CreateImageSpriteComplete": m.SpriteData,
-    "NewFileUpload": m.UploadData,
-    "PullComplete": m.PullData,
-    "FileDeleted": m.DeleteData,
 }
 
 

@@ -85,8 +85,12 @@ async def baseline(url: str, bodies: list[bytes], concurrency: int) -> float:
 
         async def one(body: bytes) -> None:
             async with slots:
-                response = await client.post(f"{url}/callbacks/aliyun-vod", content=body,
-                                             headers={"Content-Type": "application/json"}, timeout=30)
+                response = await client.post(
+                    f"{url}/callbacks/aliyun-vod",
+                    content=body,
+                    headers={"Content-Type": "application/json"},
+                    timeout=30,
+                )
                 response.raise_for_status()
 
         began = time.perf_counter()
@@ -110,10 +114,12 @@ async def bare_requests(url: str, count: int, concurrency: int) -> float:
 
 def serve_emulator(port: int, sink_url: str, concurrency: int) -> None:
     """The emulator under test, in its own process (`--serve`), so it does not share a GIL with the load."""
-    dialects = {Dialect.ALIYUN_VOD: DialectConfig(callback_url=f"{sink_url}/callbacks/aliyun-vod",
-                                                  callback_key="AbCd1234")}
-    config = EmulatorConfig(time_scale=0, dialects=dialects, enforce_rate_limits=False,
-                            callback_concurrency=concurrency)
+    dialects = {
+        Dialect.ALIYUN_VOD: DialectConfig(callback_url=f"{sink_url}/callbacks/aliyun-vod", callback_key="AbCd1234")
+    }
+    config = EmulatorConfig(
+        time_scale=0, dialects=dialects, enforce_rate_limits=False, callback_concurrency=concurrency
+    )
     uvicorn.run(create_emulator_app(config), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -143,8 +149,10 @@ async def drive(url: str, tasks: int, concurrency: int) -> tuple[float, float, d
 
         async def create() -> None:
             async with slots:
-                response = await client.post("/_emulator/tasks", json={
-                    "dialect": "aliyun-vod", "durations": {"waiting_s": 0, "processing_s": 60}})
+                response = await client.post(
+                    "/_emulator/tasks",
+                    json={"dialect": "aliyun-vod", "durations": {"waiting_s": 0, "processing_s": 60}},
+                )
                 response.raise_for_status()
 
         began = time.perf_counter()

@@ -50,12 +50,24 @@ from receiver.emulator.config import EmulatorConfig
 from receiver.emulator.server import BackgroundServer
 
 DIALECTS = ("tencent-vod-v2", "tencent-vod-v3", "tencent-mps", "aliyun-vod")
-PROVIDER = {"tencent-vod-v2": "tencent-vod", "tencent-vod-v3": "tencent-vod", "tencent-mps": "tencent-mps",
-            "aliyun-vod": "aliyun-vod"}
-KIND = {"tencent-vod-v2": "procedure", "tencent-vod-v3": "procedure", "tencent-mps": "workflow",
-        "aliyun-vod": "transcode"}
-QUERY = {"tencent-vod-v2": "GetTaskInfo", "tencent-vod-v3": "DescribeTaskDetail", "tencent-mps": "DescribeTaskDetail",
-         "aliyun-vod": "GetTranscodeTask"}
+PROVIDER = {
+    "tencent-vod-v2": "tencent-vod",
+    "tencent-vod-v3": "tencent-vod",
+    "tencent-mps": "tencent-mps",
+    "aliyun-vod": "aliyun-vod",
+}
+KIND = {
+    "tencent-vod-v2": "procedure",
+    "tencent-vod-v3": "procedure",
+    "tencent-mps": "workflow",
+    "aliyun-vod": "transcode",
+}
+QUERY = {
+    "tencent-vod-v2": "GetTaskInfo",
+    "tencent-vod-v3": "DescribeTaskDetail",
+    "tencent-mps": "DescribeTaskDetail",
+    "aliyun-vod": "GetTranscodeTask",
+}
 LISTING = {"GetTaskList", "DescribeTasks", "GetVideoList", "ListTranscodeTask"}
 SCENARIOS = ("success", "fail", "partial")
 DEADLINE_S = 5.0
@@ -115,8 +127,9 @@ def run(dialect: str, drop: float, count: int, late: float, timeout_s: float, se
     faults: dict[str, float] = {"drop": drop}
     if drop < 1.0:
         faults.update(duplicate=0.2, reorder=0.2)
-    emulator = BackgroundServer(create_emulator_app(EmulatorConfig(time_scale=1.0, reorder_hold_s=0.3,
-                                                                   faults=faults, seed=seed))).start()
+    emulator = BackgroundServer(
+        create_emulator_app(EmulatorConfig(time_scale=1.0, reorder_hold_s=0.3, faults=faults, seed=seed))
+    ).start()
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(
             data_dir=Path(tmp) / "data",
@@ -140,8 +153,16 @@ def run(dialect: str, drop: float, count: int, late: float, timeout_s: float, se
             emulator.stop()
 
 
-def _measure(app: Any, emulator: BackgroundServer, receiver: BackgroundServer, dialect: str, drop: float,
-             count: int, late: float, timeout_s: float) -> Result:
+def _measure(
+    app: Any,
+    emulator: BackgroundServer,
+    receiver: BackgroundServer,
+    dialect: str,
+    drop: float,
+    count: int,
+    late: float,
+    timeout_s: float,
+) -> Result:
     began = time.monotonic()
     late_every = round(1 / late) if late > 0 else 0
     overdue: set[str] = set()
@@ -150,11 +171,16 @@ def _measure(app: Any, emulator: BackgroundServer, receiver: BackgroundServer, d
         for index in range(count):
             behind = bool(late_every) and index % late_every == late_every - 1
             processing = DEADLINE_S + 3.0 if behind else 0.5 + 2.0 * (index % 7) / 6
-            answer = emu.post("/_emulator/tasks", json={
-                "dialect": dialect, "kind": KIND[dialect], "scenario": SCENARIOS[index % 3],
-                "callback_url": f"{receiver.url}/callbacks/{dialect}",
-                "durations": {"waiting_s": 0.2, "processing_s": processing},
-            })
+            answer = emu.post(
+                "/_emulator/tasks",
+                json={
+                    "dialect": dialect,
+                    "kind": KIND[dialect],
+                    "scenario": SCENARIOS[index % 3],
+                    "callback_url": f"{receiver.url}/callbacks/{dialect}",
+                    "durations": {"waiting_s": 0.2, "processing_s": processing},
+                },
+            )
             answer.raise_for_status()
             created.append(answer.json())
             if behind:
@@ -201,8 +227,11 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds a run may take")
     parser.add_argument("--seed", type=int, default=0, help="the emulator's fault seed (which callbacks drop)")
     args = parser.parse_args()
-    print(f"fallback bench: {args.tasks} tasks per run, deadline {DEADLINE_S:.0f} s, {args.late:.0%} run past it; "
-          f"published rate limits; fault seed {args.seed}", flush=True)
+    print(
+        f"fallback bench: {args.tasks} tasks per run, deadline {DEADLINE_S:.0f} s, {args.late:.0%} run past it; "
+        f"published rate limits; fault seed {args.seed}",
+        flush=True,
+    )
     for dialect in args.dialects.split(","):
         for drop in (float(d) for d in args.drops.split(",")):
             print(run(dialect, drop, args.tasks, args.late, args.timeout, args.seed).line(), flush=True)

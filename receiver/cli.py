@@ -199,11 +199,14 @@ def _clock(settings: Settings) -> Clock:
 @click.argument("source")
 @click.argument("task_id")
 @click.option(
-    "--deadline", type=click.FloatRange(min=0), metavar="SECONDS",
+    "--deadline",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
     help="Overdue this long after --created-at (or now); default: the configured deadline.",
 )
 @click.option(
-    "--created-at", metavar="TIME",
+    "--created-at",
+    metavar="TIME",
     help="The provider's creation time (ISO-8601 or unix seconds); the retention guard.",
 )
 @click.option("--kind", "task_kind", help="Task kind (transcode, procedure, ...): picks its configured deadline.")
@@ -231,7 +234,10 @@ def tasks_track(
         raise click.BadParameter(str(exc), param_hint="SOURCE") from exc
     try:
         body = Registration(
-            source=source, task_id=task_id, deadline_s=deadline, created_at=_time_option(created_at, "--created-at"),
+            source=source,
+            task_id=task_id,
+            deadline_s=deadline,
+            created_at=_time_option(created_at, "--created-at"),
             task_kind=task_kind,
         )
     except ValidationError as exc:
@@ -283,7 +289,8 @@ def tasks_list(
 
 @main.command()
 @click.option(
-    "--since", metavar="TIME",
+    "--since",
+    metavar="TIME",
     help="Look back to this time (ISO-8601 or unix seconds): sweep from it, and query every open task created"
     " or tracked since then, whatever its next check.",
 )

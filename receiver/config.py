@@ -181,8 +181,10 @@ class FallbackSettings(BaseModel):
     deadlines: dict[str, float] = Field(default_factory=dict, description="Per task kind, for every source.")
     tick_s: float = Field(1.0, gt=0, description="How often the scheduler looks for due tasks.")
     backoff_base_s: float = Field(
-        30.0, gt=0, description="Shortest wait before asking again: a task still running waits its age (within"
-        " backoff_base_s..backoff_max_s), an error waits this, doubling per attempt."
+        30.0,
+        gt=0,
+        description="Shortest wait before asking again: a task still running waits its age (within"
+        " backoff_base_s..backoff_max_s), an error waits this, doubling per attempt.",
     )
     backoff_max_s: float = Field(1800.0, gt=0, description="Longest wait between two queries of a task.")
     sweep_interval_s: float = Field(300.0, gt=0)

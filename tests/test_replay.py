@@ -98,8 +98,21 @@ def test_export_then_replay_into_another_receiver_gives_identical_task_states(
     lines = export.read_text().splitlines()
     assert len(lines) == sent
     record = json.loads(lines[0])
-    assert {"id", "source", "dialect", "origin", "received_at", "remote", "method", "path", "query", "headers",
-            "body", "verification", "state"} <= set(record)
+    assert {
+        "id",
+        "source",
+        "dialect",
+        "origin",
+        "received_at",
+        "remote",
+        "method",
+        "path",
+        "query",
+        "headers",
+        "body",
+        "verification",
+        "state",
+    } <= set(record)
 
     # One at a time: the fixtures hold contradictory terminal reports of one task with the same provider
     # time, which arrival order decides (concurrent sending may reorder them).
@@ -206,9 +219,7 @@ def test_resign_without_a_key_is_an_error_naming_the_source(tmp_path: Path) -> N
     }
     export = tmp_path / "one.jsonl"
     export.write_text(json.dumps(record) + "\n")
-    result = CliRunner().invoke(
-        main, ["replay", "--from-file", str(export), "--to", "http://127.0.0.1:9", "--resign"]
-    )
+    result = CliRunner().invoke(main, ["replay", "--from-file", str(export), "--to", "http://127.0.0.1:9", "--resign"])
     assert result.exit_code == 1
     assert "target source 'tencent-mps' has no signing key" in result.output
 
@@ -226,15 +237,32 @@ def test_resign_verifies_under_the_target_key_and_keeps_event_ids(dialect: str, 
     received = datetime(2023, 11, 14, tzinfo=UTC)
     headers = {k.lower(): v for k, v in fixture_headers(path).items()}
     capture = Capture(
-        source="x", dialect=dialect, received_at=received, method="POST", path="/callbacks/x", query="",
-        headers=headers, body=path.read_bytes(), remote=None, verification="verified", id=1,
+        source="x",
+        dialect=dialect,
+        received_at=received,
+        method="POST",
+        path="/callbacks/x",
+        query="",
+        headers=headers,
+        body=path.read_bytes(),
+        remote=None,
+        verification="verified",
+        id=1,
     )
     policy = SigningPolicy(keys=("target-key",), public_url="https://staging.example.com/callbacks/x")
     now = datetime.now(UTC)
     new_headers, new_body = resign(capture, policy, now.timestamp())
     implementation = dialects.get(dialect)
-    raw = RawCallback(source="x", body=new_body, headers=new_headers, received_at=now, remote=None, method="POST",
-                      path="/callbacks/x", query="")
+    raw = RawCallback(
+        source="x",
+        body=new_body,
+        headers=new_headers,
+        received_at=now,
+        remote=None,
+        method="POST",
+        path="/callbacks/x",
+        query="",
+    )
     assert implementation.verify(raw, policy, now).accepted
     assert not implementation.verify(raw, policy, now + timedelta(hours=2)).accepted
 
@@ -247,9 +275,18 @@ def test_resign_verifies_under_the_target_key_and_keeps_event_ids(dialect: str, 
 
 def test_export_records_round_trip() -> None:
     capture = Capture(
-        source="s", dialect="tencent-vod-v2", received_at=datetime(2024, 1, 2, 3, 4, 5, 678, tzinfo=UTC),
-        method="POST", path="/callbacks/s", query="a=1", headers={"content-type": "application/json"},
-        body=b"\x00\xff{}", remote="10.0.0.1", verification="unsigned", id=7, state=CaptureState.PROCESSED,
+        source="s",
+        dialect="tencent-vod-v2",
+        received_at=datetime(2024, 1, 2, 3, 4, 5, 678, tzinfo=UTC),
+        method="POST",
+        path="/callbacks/s",
+        query="a=1",
+        headers={"content-type": "application/json"},
+        body=b"\x00\xff{}",
+        remote="10.0.0.1",
+        verification="unsigned",
+        id=7,
+        state=CaptureState.PROCESSED,
         event_ids=("e1",),
     )
     assert parse_record(json.loads(json.dumps(capture_record(capture)))) == capture
@@ -267,12 +304,19 @@ def test_prune_by_age_and_size_keeps_pending_captures(tmp_path: Path) -> None:
     body = (FIXTURES / "tencent-vod-v2" / "ClipComplete.json").read_bytes()
 
     def record(days_ago: float, n: int) -> str:
-        return json.dumps({
-            "source": "tencent-vod-v2", "dialect": "tencent-vod-v2", "method": "POST",
-            "path": "/callbacks/tencent-vod-v2", "query": f"n={n}", "headers": {},
-            "received_at": (now - timedelta(days=days_ago)).isoformat(),
-            "body": base64.b64encode(body).decode(), "verification": "unsigned",
-        })
+        return json.dumps(
+            {
+                "source": "tencent-vod-v2",
+                "dialect": "tencent-vod-v2",
+                "method": "POST",
+                "path": "/callbacks/tencent-vod-v2",
+                "query": f"n={n}",
+                "headers": {},
+                "received_at": (now - timedelta(days=days_ago)).isoformat(),
+                "body": base64.b64encode(body).decode(),
+                "verification": "unsigned",
+            }
+        )
 
     export = tmp_path / "old.jsonl"
     export.write_text("\n".join([record(30, 1), record(20, 2), record(1, 3), record(0, 4)]) + "\n")

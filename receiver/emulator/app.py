@@ -159,11 +159,13 @@ def create_emulator_app(
         except ValueError:
             return _problem(400, f"since={request.query_params.get('since')!r} is not an integer")
         entries = emu.ledger.entries(since, request.query_params.get("kind"), request.query_params.get("task_id"))
-        return JSONResponse({
-            "now": emu.clock.now().isoformat(),
-            "summary": {**emu.ledger.summary(), "running": emu.delivery.in_flight},
-            "entries": [e.model_dump(mode="json") for e in entries],
-        })
+        return JSONResponse(
+            {
+                "now": emu.clock.now().isoformat(),
+                "summary": {**emu.ledger.summary(), "running": emu.delivery.in_flight},
+                "entries": [e.model_dump(mode="json") for e in entries],
+            }
+        )
 
     async def faults(request: Request) -> Response:
         if request.method == "POST":
@@ -188,14 +190,17 @@ def create_emulator_app(
         return Response(tls.ca_pem, media_type="application/x-pem-file")
 
     async def show_config(request: Request) -> Response:
-        return JSONResponse({
-            "secret_ids": [c.secret_id for c in emu.config.credentials],
-            "seed": emu.config.seed,
-            "time_scale": emu.clock.scale,
-            "tls": tls is not None,
-            "dialects": {d.value: emu.dialect_config(d).model_dump(mode="json", exclude={"callback_key"})
-                         for d in Dialect},
-        })
+        return JSONResponse(
+            {
+                "secret_ids": [c.secret_id for c in emu.config.credentials],
+                "seed": emu.config.seed,
+                "time_scale": emu.clock.scale,
+                "tls": tls is not None,
+                "dialects": {
+                    d.value: emu.dialect_config(d).model_dump(mode="json", exclude={"callback_key"}) for d in Dialect
+                },
+            }
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -50,8 +50,10 @@ def _range(value: str) -> tuple[float, float]:
 
 def build_config(options: dict[str, Any]) -> EmulatorConfig:
     """Turn the command-line options into an `EmulatorConfig` (tested separately from the server)."""
-    credentials = [CredentialConfig(secret_id=i, secret_key=k)
-                   for i, k in _pairs(options.get("credential") or (), "--credential", ":")]
+    credentials = [
+        CredentialConfig(secret_id=i, secret_key=k)
+        for i, k in _pairs(options.get("credential") or (), "--credential", ":")
+    ]
     dialects: dict[Dialect, dict[str, Any]] = {}
     for name, url in _pairs(options.get("callback") or (), "--callback"):
         dialects.setdefault(_dialect(name, "--callback"), {})["callback_url"] = url
@@ -68,8 +70,18 @@ def build_config(options: dict[str, Any]) -> EmulatorConfig:
         dialects.setdefault(dialect, {})["mode"] = "pull"
     faults: dict[str, Any] = {
         name: options[name]
-        for name in ("drop", "duplicate", "delay", "reorder", "corrupt_signature", "truncate_body", "invalid_body",
-                     "slow_answer", "query_5xx", "query_rate_limit")
+        for name in (
+            "drop",
+            "duplicate",
+            "delay",
+            "reorder",
+            "corrupt_signature",
+            "truncate_body",
+            "invalid_body",
+            "slow_answer",
+            "query_5xx",
+            "query_rate_limit",
+        )
         if options.get(name)
     }
     if options.get("delay_range"):
@@ -112,12 +124,18 @@ def _banner(config: EmulatorConfig, url: str, tls: TlsMaterial | None, scenario:
 @click.option("--port", default=8787, show_default=True, type=int, help="0 picks a free port.")
 @click.option("--tls", "use_tls", is_flag=True, help="Serve HTTPS with a certificate from a local CA.")
 @click.option("--tls-dir", type=click.Path(file_okay=False, path_type=Path), help="Where to write CA and cert.")
-@click.option("--scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="JSON or TOML file of tasks, timings and faults.")
+@click.option(
+    "--scenario",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON or TOML file of tasks, timings and faults.",
+)
 @click.option("--seed", type=int, help="Seed for ids and faults (default 0).")
 @click.option("--time-scale", type=float, help="Emulated seconds per real second; 0 freezes the clock.")
-@click.option("--start", type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S%z"]),
-              help="Emulator clock at startup (UTC).")
+@click.option(
+    "--start",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S%z"]),
+    help="Emulator clock at startup (UTC).",
+)
 @click.option("--credential", multiple=True, metavar="ID:KEY", help="Accepted secret id/key (repeatable).")
 @click.option("--callback", multiple=True, metavar="DIALECT=URL", help="Callback URL per dialect.")
 @click.option("--callback-key", multiple=True, metavar="DIALECT=KEY", help="Callback signing key per dialect.")
@@ -161,4 +179,3 @@ def emulate(**options: Any) -> None:
         ssl_certfile=str(tls.cert_file) if tls else None,
         ssl_keyfile=str(tls.key_file) if tls else None,
     )
-

@@ -182,11 +182,17 @@ class Delivery:
                 delivered = await self._attempts(publication, copy) or delivered
             d = str(publication.dialect)
             if delivered:
-                self._ledger.record(L.DELIVERED, task_id=publication.notice.task.id, dialect=d,
-                                    notification_id=publication.id)
+                self._ledger.record(
+                    L.DELIVERED, task_id=publication.notice.task.id, dialect=d, notification_id=publication.id
+                )
             else:
-                self._ledger.record(L.DROPPED, task_id=publication.notice.task.id, dialect=d,
-                                    notification_id=publication.id, reason="retries_exhausted")
+                self._ledger.record(
+                    L.DROPPED,
+                    task_id=publication.notice.task.id,
+                    dialect=d,
+                    notification_id=publication.id,
+                    reason="retries_exhausted",
+                )
 
     async def _attempts(self, publication: Publication, copy: int) -> bool:
         assert self._client is not None, "Delivery.start() was not awaited"
@@ -195,8 +201,13 @@ class Delivery:
         policy = policy_for(publication.dialect, config)
         bodies = self._bodies[publication.dialect]
         for attempt in range(1, policy.attempts + 1):
-            rendered = bodies.render(publication.notice, url=publication.url, key=publication.key,
-                                     now=self._now(), corrupt=publication.plan.corrupt_signature)
+            rendered = bodies.render(
+                publication.notice,
+                url=publication.url,
+                key=publication.key,
+                now=self._now(),
+                corrupt=publication.plan.corrupt_signature,
+            )
             body = rendered.body
             if publication.plan.truncate_body:
                 body = truncate(body)
@@ -218,8 +229,13 @@ class Delivery:
             except httpx.HTTPError as exc:
                 outcome.update(status=None, error=f"{type(exc).__name__}: {exc}", acknowledged=False)
             outcome["elapsed_ms"] = round((loop.time() - started) * 1000, 1)
-            self._ledger.record(L.ATTEMPT, task_id=publication.notice.task.id, dialect=str(publication.dialect),
-                                notification_id=publication.id, **outcome)
+            self._ledger.record(
+                L.ATTEMPT,
+                task_id=publication.notice.task.id,
+                dialect=str(publication.dialect),
+                notification_id=publication.id,
+                **outcome,
+            )
             if ok:
                 return True
             if attempt < policy.attempts and policy.interval_s > 0:

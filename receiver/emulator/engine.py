@@ -38,8 +38,9 @@ class Emulator:
         self.sim = Simulation(self.clock, dict(self.bodies), seed=config.seed)
         self.sim.subscribe(self._on_change)
         self.faults: FaultSpec = config.faults
-        self.delivery = Delivery(self.ledger, self.bodies, config.dialect, self.clock.now, config.reorder_hold_s,
-                                 config.callback_concurrency)
+        self.delivery = Delivery(
+            self.ledger, self.bodies, config.dialect, self.clock.now, config.reorder_hold_s, config.callback_concurrency
+        )
         self.queues = {d: PullQueue(self.ledger, IdSource(config.seed, "handles", str(d))) for d in PULL_DIALECTS}
         self.rates = RateLimiter()
         self.nonces = NonceMemory()
@@ -99,10 +100,16 @@ class Emulator:
 
     def _create(self, request: TaskRequest, at: datetime | None) -> SimTask:
         task = self.sim.create(request, at)
-        self.ledger.record(L.TASK_CREATED, task_id=task.id, dialect=str(task.dialect), task_kind=task.kind,
-                           scenario=task.scenario, outputs=len(task.outputs),
-                           planned_begin=task.planned_begin.isoformat(),
-                           planned_finish=task.planned_finish.isoformat())
+        self.ledger.record(
+            L.TASK_CREATED,
+            task_id=task.id,
+            dialect=str(task.dialect),
+            task_kind=task.kind,
+            scenario=task.scenario,
+            outputs=len(task.outputs),
+            planned_begin=task.planned_begin.isoformat(),
+            planned_finish=task.planned_finish.isoformat(),
+        )
         return task
 
     def advance(self, task_id: str, to: TaskStatus | None = None) -> SimTask:
@@ -135,14 +142,35 @@ class Emulator:
         spec = task.faults if task is not None and task.faults is not None else self.faults
         plan = plan_query(self.config.seed, spec, self._queries)
         for name in plan.applied():
-            self.ledger.record(L.FAULT, dialect=str(dialect), task_id=task.id if task else None, fault=name,
-                               action=action, query=self._queries)
+            self.ledger.record(
+                L.FAULT,
+                dialect=str(dialect),
+                task_id=task.id if task else None,
+                fault=name,
+                action=action,
+                query=self._queries,
+            )
         return plan
 
-    def record_query(self, dialect: Dialect, action: str, outcome: str, *, http_status: int = 200,
-                     task_id: str | None = None, caller: str | None = None) -> None:
-        self.ledger.record(L.QUERY, dialect=str(dialect), task_id=task_id, action=action, outcome=outcome,
-                           http_status=http_status, caller=caller)
+    def record_query(
+        self,
+        dialect: Dialect,
+        action: str,
+        outcome: str,
+        *,
+        http_status: int = 200,
+        task_id: str | None = None,
+        caller: str | None = None,
+    ) -> None:
+        self.ledger.record(
+            L.QUERY,
+            dialect=str(dialect),
+            task_id=task_id,
+            action=action,
+            outcome=outcome,
+            http_status=http_status,
+            caller=caller,
+        )
 
     def visible_tasks(self, dialect: Dialect, retention_s: float) -> list[SimTask]:
         now = self.clock.now()
@@ -158,10 +186,16 @@ class Emulator:
 
     def _on_change(self, change: Change) -> None:
         task = change.task
-        self.ledger.record(L.TASK_STATE, task_id=task.id, dialect=str(task.dialect), change=change.kind,
-                           status=str(task.status), output=change.output.definition if change.output else None,
-                           output_status=change.output.status if change.output else None,
-                           at_task_time=change.at.isoformat())
+        self.ledger.record(
+            L.TASK_STATE,
+            task_id=task.id,
+            dialect=str(task.dialect),
+            change=change.kind,
+            status=str(task.status),
+            output=change.output.definition if change.output else None,
+            output_status=change.output.status if change.output else None,
+            at_task_time=change.at.isoformat(),
+        )
         config = self.dialect_config(task.dialect)
         for notice in self.bodies[task.dialect].notices(change, config):
             self._publish(notice, config)
@@ -190,8 +224,15 @@ class Emulator:
             copies=2 if plan.duplicate else 1,
         )
         ids: dict[str, Any] = {"task_id": task.id, "dialect": str(dialect), "notification_id": publication.id}
-        self.ledger.record(L.PUBLISHED, **ids, event_type=notice.event_type, route="pull" if pulled else "push",
-                           url=url, signed=bool(key), seq_in_task=publication.seq_in_task)
+        self.ledger.record(
+            L.PUBLISHED,
+            **ids,
+            event_type=notice.event_type,
+            route="pull" if pulled else "push",
+            url=url,
+            signed=bool(key),
+            seq_in_task=publication.seq_in_task,
+        )
         for name in plan.applied():
             detail: dict[str, Any] = {"delay_s": round(plan.delay_s, 3)} if name == "delay" else {}
             self.ledger.record(L.FAULT, **ids, fault=name, **detail)

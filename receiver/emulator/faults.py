@@ -41,8 +41,15 @@ class FaultSpec(BaseModel):
 
     def any_callback_fault(self) -> bool:
         return any(
-            (self.drop, self.duplicate, self.delay, self.reorder, self.corrupt_signature, self.truncate_body,
-             self.invalid_body)
+            (
+                self.drop,
+                self.duplicate,
+                self.delay,
+                self.reorder,
+                self.corrupt_signature,
+                self.truncate_body,
+                self.invalid_body,
+            )
         )
 
 
@@ -70,8 +77,11 @@ class CallbackPlan:
     invalid_body: bool = False
 
     def applied(self) -> list[str]:
-        names = [n for n in ("drop", "duplicate", "reorder", "corrupt_signature", "truncate_body",
-                             "invalid_body") if getattr(self, n)]
+        names = [
+            n
+            for n in ("drop", "duplicate", "reorder", "corrupt_signature", "truncate_body", "invalid_body")
+            if getattr(self, n)
+        ]
         if self.delay_s > 0:
             names.append("delay")
         return names

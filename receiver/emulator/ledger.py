@@ -64,8 +64,7 @@ class Ledger:
         if kind in (DELIVERED, DROPPED) and notification_id is not None:
             if notification_id in self._terminal:
                 raise ValueError(
-                    f"notification {notification_id} already {self._terminal[notification_id]}; "
-                    f"cannot also be {kind}"
+                    f"notification {notification_id} already {self._terminal[notification_id]}; cannot also be {kind}"
                 )
             self._terminal[notification_id] = kind
         entry = Entry(

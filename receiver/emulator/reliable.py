@@ -41,8 +41,13 @@ class PullQueue:
 
     def put(self, publication: Publication, now: datetime) -> None:
         self._items.append(Queued(publication, now))
-        self._ledger.record(L.QUEUED, task_id=publication.notice.task.id, dialect=str(publication.dialect),
-                            notification_id=publication.id, queue_length=len(self._items))
+        self._ledger.record(
+            L.QUEUED,
+            task_id=publication.notice.task.id,
+            dialect=str(publication.dialect),
+            notification_id=publication.id,
+            queue_length=len(self._items),
+        )
 
     def available(self, now: datetime) -> int:
         self._expire(now)
@@ -91,5 +96,4 @@ class PullQueue:
 
     def _record(self, kind: str, item: Queued, **detail: object) -> None:
         p = item.publication
-        self._ledger.record(kind, task_id=p.notice.task.id, dialect=str(p.dialect), notification_id=p.id,
-                            **detail)
+        self._ledger.record(kind, task_id=p.notice.task.id, dialect=str(p.dialect), notification_id=p.id, **detail)

@@ -15,8 +15,15 @@ import uvicorn
 class BackgroundServer:
     """`with BackgroundServer(app) as server: server.url` - bound to 127.0.0.1 on a free port (port 0)."""
 
-    def __init__(self, app: Any, *, ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
-                 host: str = "127.0.0.1", startup_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
+        host: str = "127.0.0.1",
+        startup_timeout_s: float = 60.0,
+    ) -> None:
         self._host = host
         self._timeout = startup_timeout_s
         self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -24,8 +31,14 @@ class BackgroundServer:
         self._socket.bind((host, 0))
         self.port: int = self._socket.getsockname()[1]
         self.scheme = "https" if ssl_certfile else "http"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", ssl_certfile=ssl_certfile,
-                                ssl_keyfile=ssl_keyfile, access_log=False)
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="on",
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
+            access_log=False,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="vodhook-background-server", daemon=True)
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -66,6 +79,7 @@ class BackgroundServer:
     def __enter__(self) -> BackgroundServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

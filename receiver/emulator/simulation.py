@@ -231,9 +231,7 @@ class SimTask:
             "finish_at": _iso(self.finish_at),
             "planned_begin": _iso(self.planned_begin),
             "planned_finish": _iso(self.planned_finish),
-            "outputs": [
-                {"definition": o.definition, "status": o.status, "url": o.url or o.path} for o in self.outputs
-            ],
+            "outputs": [{"definition": o.definition, "status": o.status, "url": o.url or o.path} for o in self.outputs],
         }
 
 

@@ -75,8 +75,13 @@ async def register(tracker: Tracker, settings: Settings, body: Registration) -> 
     if body.deadline_s is not None:
         deadline = (body.created_at or tracker.clock.now()) + timedelta(seconds=body.deadline_s)
     task = tracker.new(
-        provider, body.task_id, body.source, via="user", task_kind=body.task_kind,
-        created_at=body.created_at, deadline=deadline,
+        provider,
+        body.task_id,
+        body.source,
+        via="user",
+        task_kind=body.task_kind,
+        created_at=body.created_at,
+        deadline=deadline,
     )
     existing = await tracker.store.get_tracked(provider, body.task_id)
     if existing is None or existing.state is TrackState.OPEN:
@@ -88,7 +93,11 @@ async def register(tracker: Tracker, settings: Settings, body: Registration) -> 
 
 
 def list_filter(
-    now: datetime, *, state: TrackState | None = None, overdue: bool = False, source: str | None = None,
+    now: datetime,
+    *,
+    state: TrackState | None = None,
+    overdue: bool = False,
+    source: str | None = None,
     limit: int = 100,
 ) -> TrackedFilter:
     """`overdue`: open tasks whose deadline has passed (it overrides `state`)."""
@@ -146,7 +155,10 @@ async def _list(request: Request, fallback: Fallback) -> JSONResponse:
     overdue = params.get("overdue") in ("1", "true")
     found = await fallback.store.list_tracked(
         list_filter(
-            fallback.clock.now(), state=state, overdue=overdue, source=params.get("source"),
+            fallback.clock.now(),
+            state=state,
+            overdue=overdue,
+            source=params.get("source"),
             limit=max(1, min(limit, MAX_LIMIT)),
         )
     )

@@ -98,8 +98,12 @@ class Lease:
             won = await request(self.name, self.holder, self.ttl_s)
         except Exception as exc:  # the store is down or slow: no proof either way, the lease runs out on time
             self.failures += 1
-            log.warning("lease %s: could not reach the store (%s); held until %s at most", self.name, exc,
-                        self.valid_until.isoformat() if self.held() and self.valid_until else "now")
+            log.warning(
+                "lease %s: could not reach the store (%s); held until %s at most",
+                self.name,
+                exc,
+                self.valid_until.isoformat() if self.held() and self.valid_until else "now",
+            )
             return self.held()
         finally:
             self._busy = False

@@ -290,8 +290,12 @@ class VodV3Api:
 
     async def list_running(self, since: datetime, until: datetime, token: str | None) -> Page:
         answer = await self.client.describe_tasks(
-            status="PROCESSING", created_after=_iso_text(since), created_before=_iso_text(until), limit=100,
-            scroll_token=token, sort_ascending=True,
+            status="PROCESSING",
+            created_after=_iso_text(since),
+            created_before=_iso_text(until),
+            limit=100,
+            scroll_token=token,
+            sort_ascending=True,
         )
         return _tc3_page(answer, None)
 
@@ -309,7 +313,7 @@ class VodV3Api:
 
     async def confirm(self, handles: list[str]) -> None:
         for start in range(0, len(handles), 16):
-            await self.client.confirm_events(handles[start:start + 16])
+            await self.client.confirm_events(handles[start : start + 16])
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -379,7 +383,9 @@ def _video_page(answer: dict[str, Any], number: int) -> tuple[list[ListedTask], 
     videos = [v for v in (raw or []) if isinstance(v, dict) and v.get("VideoId")]
     tasks = [
         ListedTask(
-            transcode_task_id(str(v["VideoId"])), _iso(v.get("CreationTime")), parent=str(v["VideoId"]),
+            transcode_task_id(str(v["VideoId"])),
+            _iso(v.get("CreationTime")),
+            parent=str(v["VideoId"]),
             finished=False if v.get("Status") == "Transcoding" else True if v.get("Status") in VIDEO_DONE else None,
         )
         for v in videos
@@ -423,8 +429,11 @@ class AliyunApi:
             transcode_id = self._newest.get(video)
             if transcode_id is None:
                 raise ProviderError(
-                    dialect="aliyun-vod", action="ListTranscodeTask", code="NoSuchResource",
-                    message=f"video {video} has no transcode task (of the last year)", not_found=True,
+                    dialect="aliyun-vod",
+                    action="ListTranscodeTask",
+                    code="NoSuchResource",
+                    message=f"video {video} has no transcode task (of the last year)",
+                    not_found=True,
                 )
             await self.pace()
         return Answer("GetTranscodeTask", await self.client.get_transcode_task(transcode_id))
@@ -446,8 +455,12 @@ class AliyunApi:
         a video's transcoding on the video (`transcode:<VideoId>`), and its Status follows its newest task."""
         number = int(token or 1)
         answer = await self.client.get_video_list(
-            start_time=_iso_text(since), end_time=_iso_text(until), status="Transcoding",
-            sort_by="CreationTime:Asc", page_size=VIDEO_PAGE, page_no=number,
+            start_time=_iso_text(since),
+            end_time=_iso_text(until),
+            status="Transcoding",
+            sort_by="CreationTime:Asc",
+            page_size=VIDEO_PAGE,
+            page_no=number,
         )
         tasks, more = _video_page(answer, number)
         return Page(tasks, str(number + 1) if more else None)

@@ -184,9 +184,7 @@ class _Pass:
         now = self.fallback.clock.now()
         only = next(iter(self.fallback.sources)) if len(self.fallback.sources) == 1 else None
         found = await self.store.list_tracked(
-            TrackedFilter(
-                state=TrackState.OPEN, due_at=None if self.since else now, source=only, limit=MAX_TASKS
-            )
+            TrackedFilter(state=TrackState.OPEN, due_at=None if self.since else now, source=only, limit=MAX_TASKS)
         )
         return [task for task in found if task.source in self.fallback.sources and self._recent(task)]
 

@@ -70,8 +70,9 @@ async def sweep_source(
 
 
 def _new(runtime: SourceRuntime, tracker: Tracker, listed: ListedTask) -> TrackedTask:
-    return tracker.new(runtime.api.provider.value, listed.task_id, runtime.name, via="sweep",
-                       created_at=listed.created_at)
+    return tracker.new(
+        runtime.api.provider.value, listed.task_id, runtime.name, via="sweep", created_at=listed.created_at
+    )
 
 
 async def _known(runtime: SourceRuntime, store: Store, listed: ListedTask) -> bool:

@@ -48,4 +48,3 @@ def render_where(conditions: Conditions, placeholder: str, convert: Callable[[An
 
 def _set(*pairs: tuple[str, Any]) -> Conditions:
     return [(condition, value) for condition, value in pairs if value is not None]
-

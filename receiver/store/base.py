@@ -481,9 +481,7 @@ class Store(ABC):
     # waiting for a retry; dead and delivered messages hold nothing back. Rows with no task_key are free.
 
     @abstractmethod
-    async def claim_outbox(
-        self, sink: str, now: datetime, lease_until: datetime, limit: int
-    ) -> list[OutboxMessage]:
+    async def claim_outbox(self, sink: str, now: datetime, lease_until: datetime, limit: int) -> list[OutboxMessage]:
         """Lease up to `limit` due pending messages of `sink`, oldest first, and return them.
 
         Due: `next_attempt_at <= now`, and no earlier pending message of the same task has

@@ -861,9 +861,7 @@ class SqliteStore(Store):
 
     # the outbox ----------------------------------------------------------------------------------------
 
-    async def claim_outbox(
-        self, sink: str, now: datetime, lease_until: datetime, limit: int
-    ) -> list[OutboxMessage]:
+    async def claim_outbox(self, sink: str, now: datetime, lease_until: datetime, limit: int) -> list[OutboxMessage]:
         def work(conn: sqlite3.Connection) -> list[OutboxMessage]:
             rows = conn.execute(
                 # walk the sink's pending rows in id order and stop at `limit` (no sort of the whole backlog)
@@ -991,7 +989,6 @@ class SqliteStore(Store):
             return queued
 
         return await self._write(work)
-
 
     # the fallback's tracking ---------------------------------------------------------------------------
 

@@ -88,8 +88,6 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-
-
 def check_event(event: Event, origin: Origin = Origin.CALLBACK, warnings: Iterable[str] = (), **expected: Any) -> None:
     """Compare every field of `event`; a field not in `expected` must be empty. `warnings` are substrings
     of the event's warnings, one each, in order."""

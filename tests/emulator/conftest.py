@@ -171,8 +171,7 @@ def push_config(sink: Sink, *, key: str | None = None, **overrides: Any) -> Emul
     """Every dialect calls back into the sink at /<dialect>, signed with `key` where the dialect signs."""
     dialect_fields = {k: v for k, v in overrides.items() if k in DialectConfig.model_fields}
     config_fields = {k: v for k, v in overrides.items() if k not in DialectConfig.model_fields}
-    dialects = {d: DialectConfig(callback_url=sink.url(f"/{d}"), callback_key=key, **dialect_fields)
-                for d in DIALECTS}
+    dialects = {d: DialectConfig(callback_url=sink.url(f"/{d}"), callback_key=key, **dialect_fields) for d in DIALECTS}
     return EmulatorConfig(dialects=dialects, **{"time_scale": 0, "reorder_hold_s": 5.0, **config_fields})
 
 

@@ -20,13 +20,25 @@ def test_tc3_stale_timestamp_is_signature_expire(emulator: EmulatorFactory) -> N
     task = control.create("tencent-vod-v3")["task_id"]
     payload = f'{{"TaskId": "{task}"}}'.encode()
     for age, code in ((0, None), (600, "AuthFailure.SignatureExpire")):
-        call = Tc3Call(service="vod", host=control.server.netloc, action="DescribeTaskDetail",
-                       version="2018-07-17", timestamp=int(time.time()) - age, payload=payload)
+        call = Tc3Call(
+            service="vod",
+            host=control.server.netloc,
+            action="DescribeTaskDetail",
+            version="2018-07-17",
+            timestamp=int(time.time()) - age,
+            payload=payload,
+        )
         answer = control.http.post("/", content=payload, headers=sign_request(call, TEST)).json()["Response"]
         assert answer.get("Error", {}).get("Code") == code
     # the credential scope names the service: a VOD signature does not open MPS
-    call = Tc3Call(service="vod", host=control.server.netloc, action="DescribeTaskDetail",
-                   version="2019-06-12", timestamp=int(time.time()), payload=payload)
+    call = Tc3Call(
+        service="vod",
+        host=control.server.netloc,
+        action="DescribeTaskDetail",
+        version="2019-06-12",
+        timestamp=int(time.time()),
+        payload=payload,
+    )
     answer = control.http.post("/", content=payload, headers=sign_request(call, TEST)).json()["Response"]
     assert answer["Error"]["Code"] == "AuthFailure.SignatureFailure"
 
@@ -34,8 +46,7 @@ def test_tc3_stale_timestamp_is_signature_expire(emulator: EmulatorFactory) -> N
 def test_legacy_stale_timestamp_is_4500(emulator: EmulatorFactory) -> None:
     control = emulator()
     target = SigningTarget(http_method="GET", host=control.server.netloc)
-    params = sign_legacy({"Action": "GetTaskList"}, TEST, timestamp=int(time.time()) - 3600, nonce=77,
-                         target=target)
+    params = sign_legacy({"Action": "GetTaskList"}, TEST, timestamp=int(time.time()) - 3600, nonce=77, target=target)
     assert control.http.get("/v2/index.php", params=params).json()["code"] == 4500
 
 

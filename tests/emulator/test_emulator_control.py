@@ -126,8 +126,12 @@ faults = { drop = 1.0 }
 
 def _replay(emulator: EmulatorFactory, sink: Sink, path: Path) -> list[tuple[str, bytes]]:
     scenario = load_scenario(path)
-    config = EmulatorConfig(dialects={"aliyun-vod": {"callback_url": sink.url("/a"), "callback_key": "AbCd1234"},
-                                      "tencent-mps": {"callback_url": sink.url("/m")}})
+    config = EmulatorConfig(
+        dialects={
+            "aliyun-vod": {"callback_url": sink.url("/a"), "callback_key": "AbCd1234"},
+            "tencent-mps": {"callback_url": sink.url("/m")},
+        }
+    )
     control = emulator(config, scenario=scenario)
     control.clock(advance_s=60)
     summary = control.settle()["summary"]
@@ -159,21 +163,23 @@ def test_scenario_errors_are_clear(tmp_path: Path) -> None:
 
 
 def test_cli_flags_build_the_config() -> None:
-    config = build_config({
-        "credential": ("AKID1:secret1", "AKID2:secret2"),
-        "callback": ("aliyun-vod=http://127.0.0.1:1/cb",),
-        "callback_key": ("aliyun-vod=AbCd1234",),
-        "pull": ("tencent-vod-v3",),
-        "notify_mode": ("tencent-mps=Change",),
-        "drop": 0.25,
-        "delay": 1.0,
-        "delay_range": "0.1:0.2",
-        "slow_answer": 0.5,
-        "slow_answer_s": 3.0,
-        "seed": 5,
-        "time_scale": 0.0,
-        "no_rate_limits": True,
-    })
+    config = build_config(
+        {
+            "credential": ("AKID1:secret1", "AKID2:secret2"),
+            "callback": ("aliyun-vod=http://127.0.0.1:1/cb",),
+            "callback_key": ("aliyun-vod=AbCd1234",),
+            "pull": ("tencent-vod-v3",),
+            "notify_mode": ("tencent-mps=Change",),
+            "drop": 0.25,
+            "delay": 1.0,
+            "delay_range": "0.1:0.2",
+            "slow_answer": 0.5,
+            "slow_answer_s": 3.0,
+            "seed": 5,
+            "time_scale": 0.0,
+            "no_rate_limits": True,
+        }
+    )
     assert config.keyring() == {"AKID1": "secret1", "AKID2": "secret2"}
     assert config.dialect(Dialect.ALIYUN_VOD).callback_key == "AbCd1234"
     assert config.dialect(Dialect.TENCENT_VOD_V3).mode == "pull"
@@ -201,9 +207,21 @@ def test_vodhook_emulate_serves_https_with_its_ca(tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     vodhook = Path(sys.executable).with_name("vodhook")
     process = subprocess.Popen(
-        [str(vodhook), "emulate", "--port", str(port), "--tls", "--tls-dir", str(tmp_path / "tls"),
-         "--time-scale", "0", "--seed", "9"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            str(vodhook),
+            "emulate",
+            "--port",
+            str(port),
+            "--tls",
+            "--tls-dir",
+            str(tmp_path / "tls"),
+            "--time-scale",
+            "0",
+            "--seed",
+            "9",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         ca = tmp_path / "tls" / "ca.pem"

@@ -117,8 +117,7 @@ def test_tencent_event_types_per_kind(emulator: EmulatorFactory, sink: Sink, kin
     assert [k for k, v in v3.items() if isinstance(v, dict)] != []
 
 
-def test_change_mode_procedure_notifies_start_each_output_and_finish(emulator: EmulatorFactory,
-                                                                     sink: Sink) -> None:
+def test_change_mode_procedure_notifies_start_each_output_and_finish(emulator: EmulatorFactory, sink: Sink) -> None:
     control = emulator(push_config(sink, notify_mode="Change"))
     task = control.create("tencent-vod-v2", outputs=[{}, {}, {}])
     control.advance(task["task_id"])

@@ -219,5 +219,7 @@ def test_query_faults_on_the_alibaba_api(emulator: EmulatorFactory) -> None:
         old_sdk_get(control, task)
     assert (caught.value.get_http_status(), caught.value.get_error_code()) == (400, "Throttling.User")
     assert faults_applied(control) == ["query_5xx", "query_rate_limit"]
-    assert [q["detail"]["outcome"] for q in control.entries("query")] == ["error:ServiceUnavailable",
-                                                                         "error:Throttling.User"]
+    assert [q["detail"]["outcome"] for q in control.entries("query")] == [
+        "error:ServiceUnavailable",
+        "error:Throttling.User",
+    ]

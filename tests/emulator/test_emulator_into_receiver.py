@@ -20,8 +20,12 @@ from tests.conftest import RunningReceiver, free_port
 from tests.emulator.conftest import DIALECTS, Control, EmulatorFactory, balanced
 
 KEY = "AbCd1234"
-PROVIDER = {"tencent-vod-v2": "tencent-vod", "tencent-vod-v3": "tencent-vod", "tencent-mps": "tencent-mps",
-            "aliyun-vod": "aliyun-vod"}
+PROVIDER = {
+    "tencent-vod-v2": "tencent-vod",
+    "tencent-vod-v3": "tencent-vod",
+    "tencent-mps": "tencent-mps",
+    "aliyun-vod": "aliyun-vod",
+}
 
 
 @pytest.fixture
@@ -57,8 +61,10 @@ def receiver_with_keys(tmp_path: Path) -> Iterator[RunningReceiver]:
 
 
 def emulator_for(emulator: EmulatorFactory, receiver: RunningReceiver, **overrides: Any) -> Control:
-    dialects = {d: DialectConfig(callback_url=f"{receiver.url}/callbacks/{d}", callback_key=KEY,
-                                 retry_interval_s=0.01) for d in DIALECTS}
+    dialects = {
+        d: DialectConfig(callback_url=f"{receiver.url}/callbacks/{d}", callback_key=KEY, retry_interval_s=0.01)
+        for d in DIALECTS
+    }
     return emulator(EmulatorConfig(time_scale=0, dialects=dialects, **overrides))
 
 
@@ -80,10 +86,10 @@ def run(control: Control, receiver: RunningReceiver, dialect: str, **fields: Any
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-@pytest.mark.parametrize(("scenario", "outcome"), [("success", "success"), ("partial", "partial"),
-                                                   ("fail", "failed")])
-def test_each_dialect_normalizes(emulator: EmulatorFactory, receiver_with_keys: RunningReceiver, dialect: str,
-                                 scenario: str, outcome: str) -> None:
+@pytest.mark.parametrize(("scenario", "outcome"), [("success", "success"), ("partial", "partial"), ("fail", "failed")])
+def test_each_dialect_normalizes(
+    emulator: EmulatorFactory, receiver_with_keys: RunningReceiver, dialect: str, scenario: str, outcome: str
+) -> None:
     control = emulator_for(emulator, receiver_with_keys)
     task = run(control, receiver_with_keys, dialect, scenario=scenario)
     state = receiver_task(receiver_with_keys, dialect, task)
@@ -101,8 +107,9 @@ def test_each_dialect_normalizes(emulator: EmulatorFactory, receiver_with_keys: 
 
 @pytest.mark.parametrize("kind", ["procedure", "transcode", "clip", "concat", "snapshot", "sprite"])
 @pytest.mark.parametrize("dialect", ["tencent-vod-v2", "tencent-vod-v3"])
-def test_tencent_vod_kinds_normalize(emulator: EmulatorFactory, receiver_with_keys: RunningReceiver,
-                                     dialect: str, kind: str) -> None:
+def test_tencent_vod_kinds_normalize(
+    emulator: EmulatorFactory, receiver_with_keys: RunningReceiver, dialect: str, kind: str
+) -> None:
     control = emulator_for(emulator, receiver_with_keys)
     task = run(control, receiver_with_keys, dialect, kind=kind)
     normalized = receiver_task(receiver_with_keys, dialect, task)["task"]
@@ -110,8 +117,9 @@ def test_tencent_vod_kinds_normalize(emulator: EmulatorFactory, receiver_with_ke
 
 
 @pytest.mark.parametrize("dialect", ["tencent-vod-v3", "tencent-mps", "aliyun-vod"])
-def test_corrupt_signatures_are_refused(emulator: EmulatorFactory, receiver_with_keys: RunningReceiver,
-                                        dialect: str) -> None:
+def test_corrupt_signatures_are_refused(
+    emulator: EmulatorFactory, receiver_with_keys: RunningReceiver, dialect: str
+) -> None:
     control = emulator_for(emulator, receiver_with_keys, faults=FaultSpec(corrupt_signature=1.0))
     task = control.create(dialect, outputs=[{}])
     control.finish(task["task_id"])
@@ -137,8 +145,10 @@ def test_duplicates_become_one_event(emulator: EmulatorFactory, receiver_with_ke
 
 
 def test_change_mode_is_tracked_forward_only(emulator: EmulatorFactory, receiver_with_keys: RunningReceiver) -> None:
-    dialects = {d: DialectConfig(callback_url=f"{receiver_with_keys.url}/callbacks/{d}", callback_key=KEY,
-                                 notify_mode="Change") for d in DIALECTS}
+    dialects = {
+        d: DialectConfig(callback_url=f"{receiver_with_keys.url}/callbacks/{d}", callback_key=KEY, notify_mode="Change")
+        for d in DIALECTS
+    }
     control = emulator(EmulatorConfig(time_scale=0, dialects=dialects))
     task = control.create("tencent-vod-v3")
     control.advance(task["task_id"])

@@ -29,8 +29,13 @@ def old_sdk_get(control: Control, task_id: str, key: str = "test") -> dict[str, 
 
 
 def new_sdk(control: Control, key: str = "test", algorithm: str | None = None) -> Client:
-    config = open_api_models.Config(access_key_id="test", access_key_secret=key, region_id="cn-shanghai",
-                                    endpoint=control.server.netloc, protocol="http")
+    config = open_api_models.Config(
+        access_key_id="test",
+        access_key_secret=key,
+        region_id="cn-shanghai",
+        endpoint=control.server.netloc,
+        protocol="http",
+    )
     if algorithm:
         config.signature_algorithm = algorithm
     return Client(config)
@@ -46,7 +51,10 @@ def test_old_sdk_get_transcode_task_follows_the_task(emulator: EmulatorFactory) 
     partial = old_sdk_get(control, task["task_id"])["TranscodeTask"]
     assert partial["TaskStatus"] == "Partial"
     assert [j["TranscodeJobStatus"] for j in partial["TranscodeJobInfoList"]] == [
-        "TranscodeSuccess", "Transcoding", "Transcoding"]
+        "TranscodeSuccess",
+        "Transcoding",
+        "Transcoding",
+    ]
     control.finish(task["task_id"])
     done = old_sdk_get(control, task["task_id"])
     assert done["TranscodeTask"]["TaskStatus"] == "CompletePartialSucc"
@@ -63,7 +71,8 @@ def test_new_sdk_get_transcode_task(emulator: EmulatorFactory, algorithm: str | 
     task = control.create("aliyun-vod")
     control.finish(task["task_id"])
     response = new_sdk(control, algorithm=algorithm).get_transcode_task(
-        vod_models.GetTranscodeTaskRequest(transcode_task_id=task["task_id"]))
+        vod_models.GetTranscodeTaskRequest(transcode_task_id=task["task_id"])
+    )
     assert response.status_code == 200
     body = response.body.transcode_task
     assert (body.task_status, body.video_id, body.trigger) == ("CompleteAllSucc", task["file_id"], "Manual")
@@ -82,7 +91,8 @@ def test_wrong_key_gets_signature_does_not_match(emulator: EmulatorFactory) -> N
     for algorithm in (None, "v2"):
         with pytest.raises(TeaException) as new:
             new_sdk(control, key="wrong", algorithm=algorithm).get_transcode_task(
-                vod_models.GetTranscodeTaskRequest(transcode_task_id=task["task_id"]))
+                vod_models.GetTranscodeTaskRequest(transcode_task_id=task["task_id"])
+            )
         assert new.value.code == "SignatureDoesNotMatch"
 
 
@@ -104,8 +114,9 @@ def test_submit_list_and_callback_url_from_user_data(emulator: EmulatorFactory, 
     request.set_protocol_type("http")
     request.set_VideoId(video_id)
     request.set_TemplateGroupId("b1b65ab107e143dbb900f6c1fe0b8a01")
-    request.set_UserData(json.dumps({"MessageCallback": {"CallbackURL": sink.url("/job")},
-                                     "Extend": {"localId": "x-1"}}))
+    request.set_UserData(
+        json.dumps({"MessageCallback": {"CallbackURL": sink.url("/job")}, "Extend": {"localId": "x-1"}})
+    )
     submitted = json.loads(AcsClient("test", "test", "cn-shanghai").do_action_with_exception(request))
     task_id = submitted["TranscodeTaskId"]
     assert len(submitted["TranscodeJobs"]["TranscodeJob"]) == 3

@@ -25,8 +25,9 @@ class EmulatedVod(Vod):  # type: ignore[misc]
 
 def legacy(control: Control, key: str = "test", method: str = "GET", signature: str = "HmacSHA1") -> EmulatedVod:
     EmulatedVod.requestHost = control.server.netloc
-    return EmulatedVod({"secretId": "test", "secretKey": key, "Region": "gz", "method": method,
-                        "SignatureMethod": signature})
+    return EmulatedVod(
+        {"secretId": "test", "secretKey": key, "Region": "gz", "method": method, "SignatureMethod": signature}
+    )
 
 
 def call(client: EmulatedVod, action: str, **params: Any) -> dict[str, Any]:
@@ -46,15 +47,18 @@ def trusted(tls: TlsMaterial, monkeypatch: pytest.MonkeyPatch) -> Iterator[TlsMa
 
 
 @pytest.mark.parametrize(("method", "signature"), [("GET", "HmacSHA1"), ("POST", "HmacSHA256")])
-def test_get_task_info_over_https(emulator: EmulatorFactory, trusted: TlsMaterial, method: str,
-                                  signature: str) -> None:
+def test_get_task_info_over_https(emulator: EmulatorFactory, trusted: TlsMaterial, method: str, signature: str) -> None:
     control = emulator(tls=trusted)
     task = control.create("tencent-vod-v2", scenario="partial")
     client = legacy(control, method=method, signature=signature)
 
     waiting = call(client, "GetTaskInfo", vodTaskId=task["task_id"])
     assert (waiting["code"], waiting["type"], waiting["status"], waiting["beginProcessTime"]) == (
-        0, "Procedure", "WAITING", 0)
+        0,
+        "Procedure",
+        "WAITING",
+        0,
+    )
     assert "data" not in waiting
 
     control.finish(task["task_id"])
@@ -96,8 +100,10 @@ def test_retention_72h_and_task_list(emulator: EmulatorFactory, trusted: TlsMate
     control.clock(advance_s=71 * 3600)
     new = control.create("tencent-vod-v2", kind="clip")["task_id"]
     listing = call(legacy(control), "GetTaskList")
-    assert [(t["vodTaskId"], t["type"]) for t in listing["data"]["taskList"]] == [(old, "transcode"),
-                                                                                 (new, "clip_media")]
+    assert [(t["vodTaskId"], t["type"]) for t in listing["data"]["taskList"]] == [
+        (old, "transcode"),
+        (new, "clip_media"),
+    ]
     control.clock(advance_s=2 * 3600)
     assert call(legacy(control), "GetTaskInfo", vodTaskId=old)["code"] == 70014
     assert [t["vodTaskId"] for t in call(legacy(control), "GetTaskList")["data"]["taskList"]] == [new]

@@ -121,8 +121,10 @@ def test_unknown_secret_id_and_unknown_task(emulator: EmulatorFactory) -> None:
 
 
 def test_several_credential_pairs_are_accepted(emulator: EmulatorFactory) -> None:
-    config = EmulatorConfig(time_scale=0, credentials=[
-        {"secret_id": "AKIDone", "secret_key": "one"}, {"secret_id": "AKIDtwo", "secret_key": "two"}])
+    config = EmulatorConfig(
+        time_scale=0,
+        credentials=[{"secret_id": "AKIDone", "secret_key": "one"}, {"secret_id": "AKIDtwo", "secret_key": "two"}],
+    )
     control = emulator(config)
     task = control.create("tencent-vod-v3")
     for secret_id, key in (("AKIDone", "one"), ("AKIDtwo", "two")):
@@ -216,15 +218,17 @@ def test_rate_limit_of_100_per_second_on_a_frozen_clock(emulator: EmulatorFactor
 def test_error_content_type_is_exactly_application_json(emulator: EmulatorFactory) -> None:
     """The SDK ignores errors sent with a charset; the emulator must not send one."""
     control = emulator()
-    response = control.http.post("/", headers={"X-TC-Action": "DescribeTaskDetail", "X-TC-Version": "2019-06-12",
-                                               "Content-Type": "application/json"}, content=b"{}")
+    response = control.http.post(
+        "/",
+        headers={"X-TC-Action": "DescribeTaskDetail", "X-TC-Version": "2019-06-12", "Content-Type": "application/json"},
+        content=b"{}",
+    )
     assert response.headers["content-type"] == "application/json"
     assert response.json()["Response"]["Error"]["Code"] == "AuthFailure.InvalidAuthorization"
 
 
 def test_vod_pull_events_and_confirm(emulator: EmulatorFactory) -> None:
-    config = EmulatorConfig(time_scale=0, pull_wait_s=0,
-                            dialects={"tencent-vod-v3": DialectConfig(mode="pull")})
+    config = EmulatorConfig(time_scale=0, pull_wait_s=0, dialects={"tencent-vod-v3": DialectConfig(mode="pull")})
     control = emulator(config)
     client = vod(control)
     with pytest.raises(TencentCloudSDKException) as caught:
@@ -265,8 +269,11 @@ def test_unconfirmed_events_come_back_after_30_s(emulator: EmulatorFactory) -> N
     late.EventHandles = [first.EventHandle]
     with pytest.raises(TencentCloudSDKException):
         client.ConfirmEvents(late)
-    assert [e["kind"] for e in control.ledger(task_id=again.ProcedureStateChangeEvent.TaskId)["entries"]
-            if e["kind"] in ("pulled", "requeued")] == ["pulled", "requeued", "pulled"]
+    assert [
+        e["kind"]
+        for e in control.ledger(task_id=again.ProcedureStateChangeEvent.TaskId)["entries"]
+        if e["kind"] in ("pulled", "requeued")
+    ] == ["pulled", "requeued", "pulled"]
 
 
 def test_mps_change_mode_notifies_each_state(emulator: EmulatorFactory, sink: Sink) -> None:

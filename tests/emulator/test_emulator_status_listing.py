@@ -32,8 +32,12 @@ from receiver.dialects.tencent_vod_v2.client import LegacyVodClient
 from receiver.signing import Credential
 from tests.emulator.conftest import Control, EmulatorFactory
 
-KIND = {"tencent-vod-v2": "transcode", "tencent-vod-v3": "procedure", "tencent-mps": "workflow",
-        "aliyun-vod": "transcode"}
+KIND = {
+    "tencent-vod-v2": "transcode",
+    "tencent-vod-v3": "procedure",
+    "tencent-mps": "workflow",
+    "aliyun-vod": "transcode",
+}
 DAY_S = 86400.0
 
 
@@ -101,12 +105,28 @@ def test_mps_describe_tasks_lists_the_processing_tasks_of_a_creation_window(emul
 def test_alibaba_get_video_list_lists_the_videos_being_transcoded(emulator: EmulatorFactory) -> None:
     control = emulator()
     since, until, listed, waiting = window(control, "aliyun-vod")
-    client = AliyunClient(open_api_models.Config(access_key_id="test", access_key_secret="test",
-                                                 region_id="cn-shanghai", endpoint=control.server.netloc,
-                                                 protocol="http"))
-    pages = [client.get_video_list(aliyun_models.GetVideoListRequest(
-        status="Transcoding", start_time=since, end_time=until, sort_by="CreationTime:Asc", page_size=2, page_no=n,
-    )).body for n in (1, 2)]
+    client = AliyunClient(
+        open_api_models.Config(
+            access_key_id="test",
+            access_key_secret="test",
+            region_id="cn-shanghai",
+            endpoint=control.server.netloc,
+            protocol="http",
+        )
+    )
+    pages = [
+        client.get_video_list(
+            aliyun_models.GetVideoListRequest(
+                status="Transcoding",
+                start_time=since,
+                end_time=until,
+                sort_by="CreationTime:Asc",
+                page_size=2,
+                page_no=n,
+            )
+        ).body
+        for n in (1, 2)
+    ]
     # a video whose transcoding waits is `Transcoding` too: not finished either
     assert [p.total for p in pages] == [4, 4]
     videos = [v for p in pages for v in p.video_list.video]

@@ -53,8 +53,12 @@ async def sqlite_rig(settings: Settings, clock: Clock) -> AsyncIterator[Rig]:
 
 
 SCENARIO_OUTCOME = {"success": "success", "fail": "failed", "partial": "partial"}
-PROVIDER = {"tencent-vod-v2": "tencent-vod", "tencent-vod-v3": "tencent-vod", "tencent-mps": "tencent-mps",
-            "aliyun-vod": "aliyun-vod"}
+PROVIDER = {
+    "tencent-vod-v2": "tencent-vod",
+    "tencent-vod-v3": "tencent-vod",
+    "tencent-mps": "tencent-mps",
+    "aliyun-vod": "aliyun-vod",
+}
 
 
 @dataclass(frozen=True)
@@ -85,8 +89,11 @@ def plan(dialect: str, count: int) -> list[tuple[str, str]]:
     kinds = SURFACES[dialect].kinds
     while len(pairs) < count:
         for kind in kinds:
-            scenarios = ("success", "fail", "partial") if kind in ("procedure", "workflow") or dialect == "aliyun-vod" \
+            scenarios = (
+                ("success", "fail", "partial")
+                if kind in ("procedure", "workflow") or dialect == "aliyun-vod"
                 else ("success", "fail")
+            )
             pairs.extend((kind, scenario) for scenario in scenarios)
     return pairs[:count]
 

@@ -38,8 +38,12 @@ from tests.fallback.conftest import (
 pytestmark = pytest.mark.timeout(120)
 
 #: The listing request a status check makes (Alibaba's task queries may add ListTranscodeTask: not this one).
-STATUS_LISTING = {"tencent-vod-v2": "GetTaskList", "tencent-vod-v3": "DescribeTasks",
-                  "tencent-mps": "DescribeTasks", "aliyun-vod": "GetVideoList"}
+STATUS_LISTING = {
+    "tencent-vod-v2": "GetTaskList",
+    "tencent-vod-v3": "DescribeTasks",
+    "tencent-mps": "DescribeTasks",
+    "aliyun-vod": "GetVideoList",
+}
 AGE_S = 60.0  # how old the tasks are when they come due: a task seen running is asked again this much later
 
 
@@ -52,8 +56,9 @@ async def rig(
     tmp_path: Path, emu: Control, dialect: str, settings: Settings | None = None
 ) -> AsyncIterator[tuple[Fallback, ManualClock]]:
     clock = ManualClock(datetime.now(UTC))
-    settings = settings or fallback_settings(tmp_path, emu, dialect, source={"sweep": False},
-                                             backoff_base_s=1.0, backoff_max_s=3600.0)
+    settings = settings or fallback_settings(
+        tmp_path, emu, dialect, source={"sweep": False}, backoff_base_s=1.0, backoff_max_s=3600.0
+    )
     async with sqlite_rig(settings, clock) as made:
         yield made.fallback, clock
 
@@ -62,11 +67,19 @@ async def track_due(fallback: Fallback, clock: ManualClock, dialect: str, tasks:
     """Track the emulator's `tasks` with their creation times, and move the clock to AGE_S after the newest:
     they are all due now."""
     clock.set(max(created_at(t) for t in tasks) + timedelta(seconds=AGE_S))
-    await fallback.store.track_tasks([
-        fallback.tracker.new(PROVIDER[dialect], receiver_task_id(dialect, t), dialect, via="user",
-                             created_at=created_at(t), deadline=clock.now())
-        for t in tasks
-    ])
+    await fallback.store.track_tasks(
+        [
+            fallback.tracker.new(
+                PROVIDER[dialect],
+                receiver_task_id(dialect, t),
+                dialect,
+                via="user",
+                created_at=created_at(t),
+                deadline=clock.now(),
+            )
+            for t in tasks
+        ]
+    )
 
 
 def new_task(emu: Control, dialect: str, to: str | None) -> dict[str, Any]:
@@ -115,12 +128,14 @@ def test_the_creation_window_is_in_whole_seconds_and_within_retention() -> None:
     now = datetime(2026, 1, 10, 12, 0, 0, tzinfo=UTC)
 
     def at(created: datetime | None) -> TrackedTask:
-        return TrackedTask(provider="p", task_id="t", source="s", deadline=now, next_check_at=now, tracked_at=now,
-                           created_at=created)
+        return TrackedTask(
+            provider="p", task_id="t", source="s", deadline=now, next_check_at=now, tracked_at=now, created_at=created
+        )
 
     tasks = [at(now - timedelta(seconds=90.4)), at(now - timedelta(seconds=30.7)), at(None)]
     assert creation_window(tasks, now, 3 * 86400.0) == (
-        datetime(2026, 1, 10, 11, 58, 29, tzinfo=UTC), datetime(2026, 1, 10, 11, 59, 30, tzinfo=UTC)
+        datetime(2026, 1, 10, 11, 58, 29, tzinfo=UTC),
+        datetime(2026, 1, 10, 11, 59, 30, tzinfo=UTC),
     )
     old = [at(now - timedelta(days=5)), at(now - timedelta(seconds=10))]  # the listing keeps 3 days: no older
     assert creation_window(old, now, 3 * 86400.0)[0] == now - timedelta(days=3)
@@ -132,9 +147,7 @@ def test_the_creation_window_is_in_whole_seconds_and_within_retention() -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("dialect", list(SURFACES))
-async def test_one_listing_then_task_queries_only_for_the_finished(
-    tmp_path: Path, emulator: Any, dialect: str
-) -> None:
+async def test_one_listing_then_task_queries_only_for_the_finished(tmp_path: Path, emulator: Any, dialect: str) -> None:
     emu = emulator(EmulatorConfig(time_scale=0))
     running = [new_task(emu, dialect, "PROCESSING") for _ in range(3)]
     finished = [new_task(emu, dialect, "FINISH") for _ in range(3)]
@@ -174,8 +187,14 @@ async def test_tasks_the_listing_does_not_show_are_queried_waiting_or_gone(tmp_p
     async with rig(tmp_path, emu, dialect) as (fallback, clock):
         await track_due(fallback, clock, dialect, [*running, waiting])
         # and one the provider no longer keeps (older than its 3 days): the window stops at its retention
-        gone = fallback.tracker.new(PROVIDER[dialect], "1500000000-procedurev2-gone", dialect, via="user",
-                                    created_at=clock.now() - timedelta(days=4), deadline=clock.now())
+        gone = fallback.tracker.new(
+            PROVIDER[dialect],
+            "1500000000-procedurev2-gone",
+            dialect,
+            via="user",
+            created_at=clock.now() - timedelta(days=4),
+            deadline=clock.now(),
+        )
         await fallback.store.track_tasks([gone])
 
         await fallback.run_pass(sweep=False)
@@ -261,13 +280,18 @@ async def test_a_task_whose_callback_is_held_is_queried_though_the_listing_shows
     dialect = "tencent-vod-v2"
     emu = emulator(EmulatorConfig(time_scale=0))
     running = [emu.advance(emu.create(dialect, kind="transcode")["task_id"], "PROCESSING") for _ in range(4)]
-    settings = fallback_settings(tmp_path, emu, dialect, source={"sweep": False},
-                                 backoff_base_s=1.0, backoff_max_s=3600.0)
-    settings = settings.model_copy(update={"sources": {
-        # no grace: a "running" answer refutes the held callback at once
-        **settings.sources,
-        dialect: settings.sources[dialect].model_copy(update={"confirm": True, "confirm_grace_s": 0.0}),
-    }})
+    settings = fallback_settings(
+        tmp_path, emu, dialect, source={"sweep": False}, backoff_base_s=1.0, backoff_max_s=3600.0
+    )
+    settings = settings.model_copy(
+        update={
+            "sources": {
+                # no grace: a "running" answer refutes the held callback at once
+                **settings.sources,
+                dialect: settings.sources[dialect].model_copy(update={"confirm": True, "confirm_grace_s": 0.0}),
+            }
+        }
+    )
     async with rig(tmp_path, emu, dialect, settings) as (fallback, clock):
         await track_due(fallback, clock, dialect, running)
         forged = json.loads((FIXTURES / dialect / "TranscodeComplete.json").read_text())

@@ -29,14 +29,28 @@ def toml_value(value: Any) -> str:
     return "true" if value is True else "false" if value is False else json.dumps(value)
 
 
-def write_config(tmp_path: Path, emu: Control, dialect: str, source: dict[str, Any] | None = None,
-                 **fallback: Any) -> Path:
+def write_config(
+    tmp_path: Path, emu: Control, dialect: str, source: dict[str, Any] | None = None, **fallback: Any
+) -> Path:
     """A config with two sources of `dialect`'s family: `dialect` has fallback settings, `plain` has none."""
     own = {"secret_id": "test", "secret_key": "test", "endpoint": emu.server.url, **(source or {})}
-    settings = {"enabled": True, "deadline_s": 0.01, "tick_s": 0.1, "backoff_base_s": 0.3, "backoff_max_s": 2.0,
-                "sweep_interval_s": 0.3, **fallback}
-    lines = [f"data_dir = {toml_value(str(tmp_path / 'data'))}", f"[sources.{dialect}]",
-             f"dialect = {toml_value(dialect)}", "[sources.plain]", f"dialect = {toml_value(dialect)}", "[fallback]"]
+    settings = {
+        "enabled": True,
+        "deadline_s": 0.01,
+        "tick_s": 0.1,
+        "backoff_base_s": 0.3,
+        "backoff_max_s": 2.0,
+        "sweep_interval_s": 0.3,
+        **fallback,
+    }
+    lines = [
+        f"data_dir = {toml_value(str(tmp_path / 'data'))}",
+        f"[sources.{dialect}]",
+        f"dialect = {toml_value(dialect)}",
+        "[sources.plain]",
+        f"dialect = {toml_value(dialect)}",
+        "[fallback]",
+    ]
     lines += [f"{key} = {toml_value(value)}" for key, value in settings.items()]
     lines += [f"[fallback.sources.{dialect}]"] + [f"{key} = {toml_value(value)}" for key, value in own.items()]
     path = tmp_path / "vodhook.toml"
@@ -75,11 +89,26 @@ def test_track_then_list_oldest_deadline_first_and_overdue(tmp_path: Path, emula
     config = write_config(tmp_path, emulator(), "tencent-vod-v2")
     created = datetime.now(UTC) - timedelta(hours=2)
     later = cli_json(config, "tasks", "track", "tencent-vod-v2", "later", "--deadline", "3600")
-    overdue = cli_json(config, "tasks", "track", "tencent-vod-v2", "overdue", "--deadline", "60",
-                       "--created-at", created.isoformat(), "--kind", "transcode")
+    overdue = cli_json(
+        config,
+        "tasks",
+        "track",
+        "tencent-vod-v2",
+        "overdue",
+        "--deadline",
+        "60",
+        "--created-at",
+        created.isoformat(),
+        "--kind",
+        "transcode",
+    )
     assert overdue["deadline"] == (created + timedelta(seconds=60)).isoformat()
     assert (overdue["state"], overdue["via"], overdue["task_kind"], overdue["provider"]) == (
-        "open", "user", "transcode", "tencent-vod")
+        "open",
+        "user",
+        "transcode",
+        "tencent-vod",
+    )
     default = cli(config, "tasks", "track", "tencent-vod-v2", "configured")  # the configured deadline (0.01 s)
     assert "tracking tencent-vod configured (source tencent-vod-v2)" in default.stdout
 
@@ -105,8 +134,16 @@ def test_post_api_tasks_and_track_are_one_registration(
     receiver = running(load_settings(config))
     created = (datetime.now(UTC) - timedelta(minutes=1)).replace(microsecond=0)
     with receiver.client() as http:
-        posted = http.post("/api/tasks", json={"source": "tencent-vod-v2", "task_id": "by-api", "deadline_s": 600,
-                                               "created_at": f"{created:%Y-%m-%dT%H:%M:%S}", "task_kind": "transcode"})
+        posted = http.post(
+            "/api/tasks",
+            json={
+                "source": "tencent-vod-v2",
+                "task_id": "by-api",
+                "deadline_s": 600,
+                "created_at": f"{created:%Y-%m-%dT%H:%M:%S}",
+                "task_kind": "transcode",
+            },
+        )
         assert posted.status_code == 201, posted.text
         unknown = http.post("/api/tasks", json={"source": "nope", "task_id": "x"})
         plain = http.post("/api/tasks", json={"source": "plain", "task_id": "x"})
@@ -144,7 +181,10 @@ def test_reconcile_without_a_server_recovers_tasks_whose_callbacks_were_all_drop
     for task, scenario in zip(created, scenarios, strict=True):
         state = task_state(config, "tencent-vod", task["task_id"])
         assert (state["status"], state["outcome"], state["last_origin"]) == (
-            "finished", SCENARIO_OUTCOME[scenario], "poll")
+            "finished",
+            SCENARIO_OUTCOME[scenario],
+            "poll",
+        )
     assert len(cli_json(config, "tasks", "list", "--state", "recovered")) == 4
     assert lease_holder(config) is None  # the pass gave the scheduler lease back: a server may lead at once
     assert cli_json(config, "tasks", "list", "--overdue") == []
@@ -158,8 +198,9 @@ def test_reconcile_marks_a_task_past_retention_lost(tmp_path: Path, emulator: An
     emu = emulator(EmulatorConfig(time_scale=0, faults={"drop": 1.0}))
     config = write_config(tmp_path, emu, "tencent-vod-v2", source={"sweep": False})
     old = emu.create("tencent-vod-v2", kind="transcode", age_s=73 * 3600.0, callback_url=NOWHERE)
-    cli(config, "tasks", "track", "tencent-vod-v2", old["task_id"], "--created-at", old["created_at"],
-        "--deadline", "0")
+    cli(
+        config, "tasks", "track", "tencent-vod-v2", old["task_id"], "--created-at", old["created_at"], "--deadline", "0"
+    )
     cli(config, "tasks", "track", "tencent-vod-v2", "young-unknown", "--deadline", "0")
 
     summary = cli_json(config, "reconcile")
@@ -172,9 +213,7 @@ def test_reconcile_marks_a_task_past_retention_lost(tmp_path: Path, emulator: An
     assert cli_json(config, "tasks", "list", "--overdue")[0]["attempts"] == 1
 
 
-def test_reconcile_since_queries_every_recent_open_task_whatever_its_next_check(
-    tmp_path: Path, emulator: Any
-) -> None:
+def test_reconcile_since_queries_every_recent_open_task_whatever_its_next_check(tmp_path: Path, emulator: Any) -> None:
     emu = emulator(EmulatorConfig(time_scale=0, faults={"drop": 1.0}))
     config = write_config(tmp_path, emu, "tencent-vod-v2", source={"sweep": False})
     before, after = (emu.create("tencent-vod-v2", kind="transcode", callback_url=NOWHERE) for _ in range(2))
@@ -221,8 +260,9 @@ def test_reconcile_beside_a_running_server_shares_the_rate_limit_and_queries_no_
 ) -> None:
     rate, burst = 2, 2
     emu = emulator(EmulatorConfig(time_scale=1.0, faults={"drop": 1.0}))  # a running clock: ledger times are real
-    config = write_config(tmp_path, emu, "tencent-vod-v3", source={"rate_per_s": rate, "burst": burst},
-                          sweep_interval_s=3600.0)
+    config = write_config(
+        tmp_path, emu, "tencent-vod-v3", source={"rate_per_s": rate, "burst": burst}, sweep_interval_s=3600.0
+    )
     created = [emu.create("tencent-vod-v3", kind="transcode", callback_url=NOWHERE) for _ in range(16)]
     for task in created:
         emu.finish(task["task_id"])

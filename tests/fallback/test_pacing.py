@@ -37,8 +37,14 @@ def test_the_wait_is_the_tasks_age_within_the_configured_bounds() -> None:
 
 def test_the_age_counts_from_the_creation_or_else_from_when_tracking_began() -> None:
     now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-    row = TrackedTask(provider=PROVIDER, task_id="t", source=DIALECT, deadline=now, next_check_at=now,
-                      tracked_at=now - timedelta(seconds=30))
+    row = TrackedTask(
+        provider=PROVIDER,
+        task_id="t",
+        source=DIALECT,
+        deadline=now,
+        next_check_at=now,
+        tracked_at=now - timedelta(seconds=30),
+    )
     assert task_age_s(row, now) == 30.0
     created = TrackedTask(**{**row.__dict__, "created_at": now - timedelta(seconds=90)})
     assert task_age_s(created, now) == 90.0
@@ -48,8 +54,9 @@ def test_the_age_counts_from_the_creation_or_else_from_when_tracking_began() -> 
 async def rig(tmp_path: Path, emulator: Any) -> AsyncIterator[tuple[Fallback, Any, ManualClock]]:
     emu = emulator(EmulatorConfig(time_scale=0))
     clock = ManualClock(datetime.now(UTC))
-    settings = fallback_settings(tmp_path, emu, DIALECT, source={"sweep": False},
-                                 backoff_base_s=1.0, backoff_max_s=3600.0)
+    settings = fallback_settings(
+        tmp_path, emu, DIALECT, source={"sweep": False}, backoff_base_s=1.0, backoff_max_s=3600.0
+    )
     async with sqlite_rig(settings, clock) as made:
         yield made.fallback, emu, clock
 
@@ -60,15 +67,23 @@ def asked(emu: Any, task_id: str) -> int:
 
 @pytest.mark.anyio
 async def test_a_task_running_at_its_deadline_is_asked_again_when_its_age_has_doubled(
-    rig: tuple[Fallback, Any, ManualClock]
+    rig: tuple[Fallback, Any, ManualClock],
 ) -> None:
     fallback, emu, clock = rig
     task = emu.create(DIALECT, kind="transcode")  # frozen emulator clock: it stays unfinished
     created = clock.now()
-    await fallback.store.track_tasks([fallback.tracker.new(
-        PROVIDER, task["task_id"], DIALECT, via="user", created_at=created,
-        deadline=created + timedelta(seconds=DEADLINE_S),
-    )])
+    await fallback.store.track_tasks(
+        [
+            fallback.tracker.new(
+                PROVIDER,
+                task["task_id"],
+                DIALECT,
+                via="user",
+                created_at=created,
+                deadline=created + timedelta(seconds=DEADLINE_S),
+            )
+        ]
+    )
 
     clock.set(created + timedelta(seconds=DEADLINE_S))
     assert await fallback.run_pass(sweep=False) == 1  # due: asked, still running
@@ -89,15 +104,24 @@ async def test_a_task_running_at_its_deadline_is_asked_again_when_its_age_has_do
 
 @pytest.mark.anyio
 async def test_a_long_running_task_is_asked_again_no_later_than_backoff_max(
-    rig: tuple[Fallback, Any, ManualClock]
+    rig: tuple[Fallback, Any, ManualClock],
 ) -> None:
     fallback, emu, clock = rig
     task = emu.create(DIALECT, kind="transcode")
     now = clock.now()
     created = now - timedelta(days=1)  # registered by a user a day after it was created
-    await fallback.store.track_tasks([fallback.tracker.new(
-        PROVIDER, task["task_id"], DIALECT, via="user", created_at=created, deadline=now,
-    )])
+    await fallback.store.track_tasks(
+        [
+            fallback.tracker.new(
+                PROVIDER,
+                task["task_id"],
+                DIALECT,
+                via="user",
+                created_at=created,
+                deadline=now,
+            )
+        ]
+    )
     assert await fallback.run_pass(sweep=False) == 1
     row = await fallback.store.get_tracked(PROVIDER, task["task_id"])
     assert row is not None and row.next_check_at == now + timedelta(seconds=3600)
@@ -108,9 +132,18 @@ async def test_a_not_found_answer_keeps_the_doubling_backoff(rig: tuple[Fallback
     fallback, _, clock = rig
     now = clock.now()
     created = now - timedelta(hours=1)  # an hour old: the age rule would wait an hour; not-found is no progress
-    await fallback.store.track_tasks([fallback.tracker.new(
-        PROVIDER, "never-indexed-yet", DIALECT, via="user", created_at=created, deadline=now,
-    )])
+    await fallback.store.track_tasks(
+        [
+            fallback.tracker.new(
+                PROVIDER,
+                "never-indexed-yet",
+                DIALECT,
+                via="user",
+                created_at=created,
+                deadline=now,
+            )
+        ]
+    )
     waits = []
     for _ in range(3):
         assert await fallback.run_pass(sweep=False) == 1

@@ -34,8 +34,9 @@ Running = Callable[..., RunningReceiver]
 
 
 def pull_emulator(emulator: Any, dialect: str, **config: Any) -> Control:
-    control: Control = emulator(EmulatorConfig(time_scale=0, pull_wait_s=1.0,
-                                               dialects={dialect: DialectConfig(mode="pull")}, **config))
+    control: Control = emulator(
+        EmulatorConfig(time_scale=0, pull_wait_s=1.0, dialects={dialect: DialectConfig(mode="pull")}, **config)
+    )
     return control
 
 
@@ -46,8 +47,12 @@ def pull_settings(tmp_path: Path, emu: Control, dialect: str) -> Settings:
 def refused(emu: Control) -> list[dict[str, Any]]:
     """Queries the emulator refused, but for VOD 3.0's documented "nothing to pull" (ResourceNotFound after the
     long poll)."""
-    return [q for q in emu.entries("query") if q["detail"]["outcome"] != "ok"
-            and (q["detail"]["action"], q["detail"]["outcome"]) != ("PullEvents", "error:ResourceNotFound")]
+    return [
+        q
+        for q in emu.entries("query")
+        if q["detail"]["outcome"] != "ok"
+        and (q["detail"]["action"], q["detail"]["outcome"]) != ("PullEvents", "error:ResourceNotFound")
+    ]
 
 
 def by_notification(entries: list[dict[str, Any]]) -> Counter[str]:
@@ -60,8 +65,10 @@ def test_pulled_events_are_stored_once_and_each_confirmed_once(
 ) -> None:
     emu = pull_emulator(emulator, dialect, faults={"duplicate": 0.3, "reorder": 0.2}, reorder_hold_s=0.2)
     receiver = running(pull_settings(tmp_path, emu, dialect))
-    created = [emu.create(dialect, kind=kind, scenario=scenario, notify_mode="Change")
-               for kind, scenario in [("procedure", "success"), ("transcode", "fail")] * 4]
+    created = [
+        emu.create(dialect, kind=kind, scenario=scenario, notify_mode="Change")
+        for kind, scenario in [("procedure", "success"), ("transcode", "fail")] * 4
+    ]
     for task in created:
         emu.finish(task["task_id"])
     published = by_notification(emu.entries("published"))
@@ -111,16 +118,25 @@ def test_receiver_killed_between_pull_and_store_gets_the_event_again_and_confirm
     emu = pull_emulator(emulator, dialect)
     settings = pull_settings(tmp_path, emu, dialect)
     config = tmp_path / "vodhook.toml"
-    config.write_text("\n".join(toml({
-        "data_dir": str(settings.data_dir),
-        "log_level": "warning",
-        "fallback": settings.fallback.model_dump(mode="json", exclude_none=True),
-    })) + "\n", encoding="utf-8")
+    config.write_text(
+        "\n".join(
+            toml(
+                {
+                    "data_dir": str(settings.data_dir),
+                    "log_level": "warning",
+                    "fallback": settings.fallback.model_dump(mode="json", exclude_none=True),
+                }
+            )
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     port = free_port()
     with (tmp_path / "receiver.log").open("wb") as log:
         proc = subprocess.Popen(
             [str(Path(sys.executable).with_name("vodhook")), "--config", str(config), "serve", "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     subprocesses.append(proc)
     # It is up and pulling (a long poll waits on the empty queue).
@@ -134,16 +150,20 @@ def test_receiver_killed_between_pull_and_store_gets_the_event_again_and_confirm
         emu.finish(task["task_id"])
         wait_until(lambda: len(emu.entries("pulled", task_id=task["task_id"])) == 1)
         first = emu.entries("pulled", task_id=task["task_id"])[0]
-        wait_until(lambda: any(q["detail"]["action"] == PULL[dialect] and q["seq"] > first["seq"]
-                               for q in emu.entries("query")))  # the answer went out (recorded after the pull)
+        wait_until(
+            lambda: any(
+                q["detail"]["action"] == PULL[dialect] and q["seq"] > first["seq"] for q in emu.entries("query")
+            )
+        )  # the answer went out (recorded after the pull)
         time.sleep(1.0)  # ... and reached the receiver, whose capture now waits for the store
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         hold.rollback()
         hold.close()
-    assert not emu.entries("confirmed") and not [q for q in emu.entries("query")
-                                                 if q["detail"]["action"] == CONFIRM[dialect]]
+    assert not emu.entries("confirmed") and not [
+        q for q in emu.entries("query") if q["detail"]["action"] == CONFIRM[dialect]
+    ]
 
     # Time passes: the emulator's lease on the pulled event runs out, and so does the dead receiver's
     # scheduler lease in the store (its successor's clock is moved past it instead of waiting).

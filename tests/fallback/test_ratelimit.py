@@ -109,8 +109,18 @@ async def test_two_processes_sharing_a_bucket_never_exceed_rate_plus_burst(kind:
         ready = [tmp_path / "ready-0", tmp_path / "ready-1"]
         processes = [
             await asyncio.create_subprocess_exec(
-                sys.executable, "-c", DRAWER, where, "aliyun-vod:AK", str(rate), str(burst), str(each),
-                str(ready[n]), str(ready[1 - n]), cwd=REPO, stdout=subprocess.PIPE,
+                sys.executable,
+                "-c",
+                DRAWER,
+                where,
+                "aliyun-vod:AK",
+                str(rate),
+                str(burst),
+                str(each),
+                str(ready[n]),
+                str(ready[1 - n]),
+                cwd=REPO,
+                stdout=subprocess.PIPE,
             )
             for n in range(2)
         ]
@@ -195,7 +205,9 @@ async def test_a_closed_gate_refuses_before_taking_a_token(two_buckets: tuple[Ac
 
 
 async def test_the_scheduler_backs_off_on_the_emulators_rate_limit_answers(
-    tmp_path: Path, emulator: Any, rigs: list[Rig]  # noqa: F811
+    tmp_path: Path,
+    emulator: Any,
+    rigs: list[Rig],  # noqa: F811
 ) -> None:
     # every query the emulator serves is rate limited with probability 0.35, reproducibly from the seed
     emu = emulator(EmulatorConfig(time_scale=1, seed=3, faults={"query_rate_limit": 0.35}))

@@ -47,8 +47,7 @@ NOWHERE = "http://127.0.0.1:9/callbacks"  # a callback URL for tasks whose callb
 
 def create_tasks(emu: Control, dialect: str, count: int, callback_url: str, **fields: Any) -> list[dict[str, Any]]:
     return [
-        {**emu.create(dialect, kind=kind, scenario=scenario, callback_url=callback_url, **fields),
-         "scenario": scenario}
+        {**emu.create(dialect, kind=kind, scenario=scenario, callback_url=callback_url, **fields), "scenario": scenario}
         for kind, scenario in plan(dialect, count)
     ]
 
@@ -103,12 +102,19 @@ def test_all_callbacks_dropped_sweep_finds_every_task_and_one_query_recovers_it(
 def test_lossy_duplicated_reordered_callbacks_every_task_ends_right_and_only_the_lost_are_queried(
     dialect: str, tmp_path: Path, emulator: Any, running: Running
 ) -> None:
-    emu = emulator(EmulatorConfig(time_scale=1.0, reorder_hold_s=0.2,
-                                  faults={"drop": 0.3, "duplicate": 0.2, "reorder": 0.2}))
+    emu = emulator(
+        EmulatorConfig(time_scale=1.0, reorder_hold_s=0.2, faults={"drop": 0.3, "duplicate": 0.2, "reorder": 0.2})
+    )
     # The deadline leaves a delivered callback time to be processed first, even on a loaded machine.
     receiver = running(fallback_settings(tmp_path, emu, dialect, deadline_s=6.0))
-    created = create_tasks(emu, dialect, 12, f"{receiver.url}/callbacks/{dialect}", notify_mode="Change",
-                           durations={"waiting_s": 0.1, "processing_s": 0.6})
+    created = create_tasks(
+        emu,
+        dialect,
+        12,
+        f"{receiver.url}/callbacks/{dialect}",
+        notify_mode="Change",
+        durations={"waiting_s": 0.1, "processing_s": 0.6},
+    )
 
     wait_until(all_finished(receiver, dialect, created))
     emu.settle()
@@ -167,8 +173,9 @@ def test_tasks_past_the_retention_window_end_lost_an_unknown_young_one_stays_ope
     young_id = "transcode:never-indexed-yet" if dialect == "aliyun-vod" else "never-indexed-yet"
     with receiver.client() as http:
         for task_id, created_at in ((old_id, old["created_at"]), (young_id, None)):
-            answer = http.post("/api/tasks", json={"source": dialect, "task_id": task_id, "created_at": created_at,
-                                                   "deadline_s": 0})
+            answer = http.post(
+                "/api/tasks", json={"source": dialect, "task_id": task_id, "created_at": created_at, "deadline_s": 0}
+            )
             assert answer.status_code == 201, answer.text
     wait_until(lambda: (tracked(receiver, old_id) or {}).get("state") == "lost")
     # ... is not enough: it stays open, asked again with backoff
@@ -178,8 +185,12 @@ def test_tasks_past_the_retention_window_end_lost_an_unknown_young_one_stays_ope
         scraped = http.get("/metrics").text
     assert "vodhook_fallback_lost_total 2.0" in scraped
     refusals = [q for q in emu.entries("query") if q["detail"]["outcome"] != "ok"]
-    assert refusals and all("NotFound" in q["detail"]["outcome"] or "NoSuchResource" in q["detail"]["outcome"]
-                            or q["detail"]["outcome"] == "error:70014" for q in refusals), refusals
+    assert refusals and all(
+        "NotFound" in q["detail"]["outcome"]
+        or "NoSuchResource" in q["detail"]["outcome"]
+        or q["detail"]["outcome"] == "error:70014"
+        for q in refusals
+    ), refusals
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -188,8 +199,9 @@ def test_queries_stay_within_the_configured_rate_limit(
 ) -> None:
     rate, burst = 2.0, 2.0
     emu = emulator(EmulatorConfig(time_scale=1.0, faults={"drop": 1.0}))
-    receiver = running(fallback_settings(tmp_path, emu, dialect, sweep_interval_s=2.0,
-                                         source={"rate_per_s": rate, "burst": burst}))
+    receiver = running(
+        fallback_settings(tmp_path, emu, dialect, sweep_interval_s=2.0, source={"rate_per_s": rate, "burst": burst})
+    )
     created = create_tasks(emu, dialect, 8, NOWHERE, durations={"waiting_s": 0.0, "processing_s": 0.2})
 
     wait_until(all_finished(receiver, dialect, created))
@@ -219,10 +231,21 @@ def test_the_sweeps_listings_answer_the_official_sdks_with_their_time_filters(em
     cut = moved.strftime("%Y-%m-%dT%H:%M:%SZ")
     after = {d: [emu.create(d, kind=SURFACES[d].kinds[0]) for _ in range(3)] for d in before}
 
-    aliyun = AliyunClient(open_api_models.Config(access_key_id="test", access_key_secret="test",
-                                                 region_id="cn-shanghai", endpoint=emu.server.netloc, protocol="http"))
-    pages = [aliyun.get_video_list(aliyun_models.GetVideoListRequest(
-        start_time=cut, sort_by="CreationTime:Asc", page_size=2, page_no=n)).body for n in (1, 2)]
+    aliyun = AliyunClient(
+        open_api_models.Config(
+            access_key_id="test",
+            access_key_secret="test",
+            region_id="cn-shanghai",
+            endpoint=emu.server.netloc,
+            protocol="http",
+        )
+    )
+    pages = [
+        aliyun.get_video_list(
+            aliyun_models.GetVideoListRequest(start_time=cut, sort_by="CreationTime:Asc", page_size=2, page_no=n)
+        ).body
+        for n in (1, 2)
+    ]
     assert [p.total for p in pages] == [3, 3]
     listed = [v.video_id for p in pages for v in p.video_list.video]
     assert listed == [t["file_id"] for t in after["aliyun-vod"]]

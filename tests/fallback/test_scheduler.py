@@ -63,7 +63,6 @@ def queries(emu: Control, action: str = "GetTaskInfo") -> list[dict[str, Any]]:
     return [q for q in emu.entries("query") if q["detail"]["action"] == action]
 
 
-
 def finished_tasks(emu: Control, count: int) -> list[dict[str, Any]]:
     """`count` legacy tasks that finished at the emulator (nobody hears of it: no callback URL)."""
     created = [emu.create(DIALECT, kind="transcode") for _ in range(count)]
@@ -76,7 +75,10 @@ def finished_tasks(emu: Control, count: int) -> list[dict[str, Any]]:
 
 
 async def test_one_scheduler_leads_and_a_stalled_leader_stops_before_its_lease_can_pass_on(
-    tmp_path: Path, place: Place, emulator: Any, rigs: list[Rig]  # noqa: F811
+    tmp_path: Path,
+    place: Place,  # noqa: F811
+    emulator: Any,
+    rigs: list[Rig],
 ) -> None:
     emu = emulator(EmulatorConfig(time_scale=0))
     clock = ManualClock(datetime.now(UTC))
@@ -128,7 +130,10 @@ async def test_one_scheduler_leads_and_a_stalled_leader_stops_before_its_lease_c
 
 
 async def test_a_leader_whose_store_is_down_stops_on_time_and_the_other_takes_over_after_expiry(
-    tmp_path: Path, place: Place, emulator: Any, rigs: list[Rig]  # noqa: F811
+    tmp_path: Path,
+    place: Place,  # noqa: F811
+    emulator: Any,
+    rigs: list[Rig],
 ) -> None:
     emu = emulator(EmulatorConfig(time_scale=0))
     clock = ManualClock(datetime.now(UTC))
@@ -377,8 +382,16 @@ async def test_two_thousand_overdue_tasks_oldest_deadline_first_never_over_the_l
         data_dir=tmp_path / "data",
         fallback={
             "enabled": True,
-            "sources": {DIALECT: {"secret_id": "test", "secret_key": "test", "endpoint": emu.url, "sweep": False,
-                                  "rate_per_s": rate, "burst": burst}},
+            "sources": {
+                DIALECT: {
+                    "secret_id": "test",
+                    "secret_key": "test",
+                    "endpoint": emu.url,
+                    "sweep": False,
+                    "rate_per_s": rate,
+                    "burst": burst,
+                }
+            },
             "backoff_base_s": 3600.0,
             "backoff_max_s": 7200.0,
         },

@@ -80,52 +80,77 @@ async def handle(request: Request, emu: Emulator) -> Response:
     try:
         caller = _authenticate(request, body, query, params, emu)
         if action not in ACTIONS:
-            raise PopError(404, "InvalidAction.NotFound",
-                           f"Specified api is not found, please check your url and method. ({action!r})")
+            raise PopError(
+                404,
+                "InvalidAction.NotFound",
+                f"Specified api is not found, please check your url and method. ({action!r})",
+            )
         task = _named_task(params, emu)
         plan = emu.query_plan(DIALECT, action, task)
         if plan.slow_answer_s:
             await asyncio.sleep(plan.slow_answer_s)
         if plan.error_5xx:
-            raise PopError(503, "ServiceUnavailable",
-                           "The request has failed due to a temporary failure of the server.")
+            raise PopError(
+                503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server."
+            )
         if plan.rate_limit or (
             emu.config.enforce_rate_limits and not emu.rates.allow(DIALECT, action, caller, emu.clock.now())
         ):
             raise PopError(400, "Throttling.User", "Request was denied due to user flow control.")
         answer, task = _answer(action, params, emu)
     except PopError as error:
-        emu.record_query(DIALECT, action or "?", f"error:{error.code}", http_status=error.status, caller=caller,
-                         task_id=task.id if task else None)
+        emu.record_query(
+            DIALECT,
+            action or "?",
+            f"error:{error.code}",
+            http_status=error.status,
+            caller=caller,
+            task_id=task.id if task else None,
+        )
         return error_response(error, request_id, host)
     emu.record_query(DIALECT, action, "ok", task_id=task.id if task else None, caller=caller)
     return json_response({"RequestId": request_id, **answer}, content_type=CONTENT_TYPE)
 
 
-def _authenticate(request: Request, body: bytes, query: dict[str, str], params: dict[str, str],
-                  emu: Emulator) -> str:
+def _authenticate(request: Request, body: bytes, query: dict[str, str], params: dict[str, str], emu: Emulator) -> str:
     tolerance = emu.config.signature_tolerance_s or DEFAULT_TOLERANCE_S
     secrets = emu.config.keyring()
     verdict: Verified
     if "Signature" in params:
         verdict = verify_rpc(request.method, params, secrets, wall_now(), tolerance)
     else:
-        verdict = verify_acs3(request.method, request.url.path or "/", query, list(request.headers.items()), body,
-                              secrets, wall_now(), tolerance)
+        verdict = verify_acs3(
+            request.method,
+            request.url.path or "/",
+            query,
+            list(request.headers.items()),
+            body,
+            secrets,
+            wall_now(),
+            tolerance,
+        )
     failure = verdict.failure
     if failure is Failure.MISSING:
-        raise PopError(400, "MissingParameter", f"The input parameter that is mandatory for processing this "
-                                                f"request is not supplied: {verdict.detail}.")
+        raise PopError(
+            400,
+            "MissingParameter",
+            f"The input parameter that is mandatory for processing this request is not supplied: {verdict.detail}.",
+        )
     if failure is Failure.UNKNOWN_SECRET_ID:
         raise PopError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
     if failure is Failure.EXPIRED:
         raise PopError(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
     if failure is Failure.BAD_SIGNATURE:
-        raise PopError(400, "SignatureDoesNotMatch", "Specified signature is not matched with our calculation. "
-                                                     f"server string to sign is:{verdict.string_to_sign or ''}")
+        raise PopError(
+            400,
+            "SignatureDoesNotMatch",
+            "Specified signature is not matched with our calculation. "
+            f"server string to sign is:{verdict.string_to_sign or ''}",
+        )
     if failure is not None:
-        raise PopError(400, "IncompleteSignature", f"The request signature does not conform to Aliyun "
-                                                   f"standards: {verdict.detail}.")
+        raise PopError(
+            400, "IncompleteSignature", f"The request signature does not conform to Aliyun standards: {verdict.detail}."
+        )
     caller = verdict.secret_id or ""
     if verdict.nonce and not emu.nonces.first_use("aliyun", caller, verdict.nonce, wall_now(), tolerance * 2):
         raise PopError(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
@@ -155,8 +180,11 @@ def _get(params: dict[str, str], emu: Emulator) -> tuple[dict[str, Any], SimTask
     task_id = params.get("TranscodeTaskId", "")
     job_ids = [j for j in params.get("JobIds", "").split(",") if j]
     if not task_id and not job_ids:
-        raise PopError(400, "MissingParameter", "The input parameter TranscodeTaskId that is mandatory for "
-                                                "processing this request is not supplied.")
+        raise PopError(
+            400,
+            "MissingParameter",
+            "The input parameter TranscodeTaskId that is mandatory for processing this request is not supplied.",
+        )
     if task_id:
         task = emu.sim.get(task_id)
         if task is None or not _visible(task, emu):
@@ -178,8 +206,11 @@ def _get(params: dict[str, str], emu: Emulator) -> tuple[dict[str, Any], SimTask
 def _list(params: dict[str, str], emu: Emulator) -> dict[str, Any]:
     video_id = params.get("VideoId", "")
     if not video_id:
-        raise PopError(400, "MissingParameter", "The input parameter VideoId that is mandatory for processing "
-                                                "this request is not supplied.")
+        raise PopError(
+            400,
+            "MissingParameter",
+            "The input parameter VideoId that is mandatory for processing this request is not supplied.",
+        )
     try:
         size = int(params.get("PageSize") or 10)
         number = int(params.get("PageNo") or 1)
@@ -189,12 +220,12 @@ def _list(params: dict[str, str], emu: Emulator) -> dict[str, Any]:
         raise PopError(400, "InvalidParameter", "The specified parameter PageSize (1-50) or PageNo is not valid.")
     start, end = params.get("StartTime", ""), params.get("EndTime", "")
     tasks = [
-        t for t in emu.visible_tasks(DIALECT, RETENTION_S)
-        if t.file_id == video_id and (not start or iso(t.created_at) >= start)
-        and (not end or iso(t.created_at) <= end)
+        t
+        for t in emu.visible_tasks(DIALECT, RETENTION_S)
+        if t.file_id == video_id and (not start or iso(t.created_at) >= start) and (not end or iso(t.created_at) <= end)
     ]
     tasks.sort(key=lambda t: t.created_at, reverse=True)
-    page = tasks[(number - 1) * size:number * size]
+    page = tasks[(number - 1) * size : number * size]
     return {"TranscodeTaskList": [bodies.list_item(t) for t in page]}
 
 
@@ -218,28 +249,34 @@ def _video_list(params: dict[str, str], emu: Emulator) -> dict[str, Any]:
         videos.setdefault(task.file_id, []).append(task)
     items = [bodies.video_item(tasks) for tasks in videos.values()]
     items = [
-        v for v in items
-        if (not start or v["CreationTime"] >= start) and (not end or v["CreationTime"] <= end)
+        v
+        for v in items
+        if (not start or v["CreationTime"] >= start)
+        and (not end or v["CreationTime"] <= end)
         and (not wanted or v["Status"] in wanted)
     ]
     items.sort(key=lambda v: str(v["CreationTime"]), reverse=sort.endswith("Desc"))
     reachable = items[:VIDEO_LIST_CAP]
-    page = reachable[(number - 1) * size:number * size]
+    page = reachable[(number - 1) * size : number * size]
     return {"Total": len(items), "VideoList": {"Video": page}}
 
 
 def _submit(params: dict[str, str], emu: Emulator) -> tuple[dict[str, Any], SimTask | None]:
     video_id = params.get("VideoId", "")
     if not video_id:
-        raise PopError(400, "MissingParameter", "The input parameter VideoId that is mandatory for processing "
-                                                "this request is not supplied.")
+        raise PopError(
+            400,
+            "MissingParameter",
+            "The input parameter VideoId that is mandatory for processing this request is not supplied.",
+        )
     url = extend = None
     if params.get("UserData"):
         try:
             user_data = json.loads(params["UserData"])
         except ValueError as exc:
-            raise PopError(400, "InvalidParameter", f"The specified parameter UserData is not valid JSON: {exc}") \
-                from exc
+            raise PopError(
+                400, "InvalidParameter", f"The specified parameter UserData is not valid JSON: {exc}"
+            ) from exc
         if isinstance(user_data, dict):
             callback = user_data.get("MessageCallback")
             if isinstance(callback, dict) and callback.get("CallbackURL"):
@@ -247,15 +284,16 @@ def _submit(params: dict[str, str], emu: Emulator) -> tuple[dict[str, Any], SimT
             if "Extend" in user_data:
                 raw = user_data["Extend"]
                 extend = raw if isinstance(raw, str) else json.dumps(raw, separators=(",", ":"))
-    task = emu.create_task(TaskRequest(
-        dialect=DIALECT,
-        kind="transcode",
-        file_id=video_id,
-        callback_url=url,
-        extend=extend,
-        trigger="Manual",
-        extra={"template_group_id": params["TemplateGroupId"]} if params.get("TemplateGroupId") else {},
-    ))
+    task = emu.create_task(
+        TaskRequest(
+            dialect=DIALECT,
+            kind="transcode",
+            file_id=video_id,
+            callback_url=url,
+            extend=extend,
+            trigger="Manual",
+            extra={"template_group_id": params["TemplateGroupId"]} if params.get("TemplateGroupId") else {},
+        )
+    )
     jobs = [{"JobId": o.job_id} for o in task.outputs]
     return {"TranscodeTaskId": task.id, "TranscodeJobs": {"TranscodeJob": jobs}}, task
-

@@ -13,8 +13,13 @@ from starlette.responses import Response
 from receiver.emulator.bodies.common import compact
 
 
-def json_response(document: Any, *, status: int = 200, content_type: str = "application/json",
-                  headers: Mapping[str, str] | None = None) -> Response:
+def json_response(
+    document: Any,
+    *,
+    status: int = 200,
+    content_type: str = "application/json",
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     """Compact JSON with exactly the Content-Type given (the Tencent SDK only detects an error when it
     is exactly `application/json`; Alibaba answers `application/json;charset=utf-8`)."""
     response = Response(compact(document), status_code=status, headers=dict(headers or {}))

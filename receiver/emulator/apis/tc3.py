@@ -87,8 +87,9 @@ async def handle(request: Request, emu: Emulator, handlers: dict[Dialect, dict[s
     body = await request.body()
     request_id = emu.request_id(dialect or Dialect.TENCENT_VOD_V3)
     if dialect is None:
-        return error("NoSuchVersion", f"X-TC-Version {request.headers.get('x-tc-version')!r} is not supported",
-                     request_id)
+        return error(
+            "NoSuchVersion", f"X-TC-Version {request.headers.get('x-tc-version')!r} is not supported", request_id
+        )
     caller = None
     try:
         caller = _authenticate(request, body, dialect, emu)
@@ -102,13 +103,17 @@ async def handle(request: Request, emu: Emulator, handlers: dict[Dialect, dict[s
             await asyncio.sleep(plan.slow_answer_s)
         if plan.error_5xx:
             emu.record_query(dialect, action, "fault:5xx", http_status=503, caller=caller)
-            return Response(b"<html><body><h1>503 Service Unavailable</h1></body></html>", status_code=503,
-                            media_type="text/html")
+            return Response(
+                b"<html><body><h1>503 Service Unavailable</h1></body></html>", status_code=503, media_type="text/html"
+            )
         if plan.rate_limit or (
             emu.config.enforce_rate_limits and not emu.rates.allow(dialect, action, caller, emu.clock.now())
         ):
-            raise ApiError("RequestLimitExceeded", "Your current request times equals to `100` in a second, "
-                                                   "which exceeds the frequency limit `100` for a second.")
+            raise ApiError(
+                "RequestLimitExceeded",
+                "Your current request times equals to `100` in a second, "
+                "which exceeds the frequency limit `100` for a second.",
+            )
         payload, task = await actions[action](call, emu)
     except ApiError as exc:
         emu.record_query(dialect, action or "?", f"error:{exc.code}", caller=caller)
@@ -135,12 +140,15 @@ def _authenticate(request: Request, body: bytes, dialect: Dialect, emu: Emulator
     if verdict.failure is Failure.EXPIRED:
         raise ApiError("AuthFailure.SignatureExpire", f"Signature expired, {detail}.")
     if verdict.failure is Failure.UNKNOWN_SECRET_ID:
-        raise ApiError("AuthFailure.SecretIdNotFound", "The SecretId is not found, please ensure that your "
-                                                       "SecretId is correct.")
+        raise ApiError(
+            "AuthFailure.SecretIdNotFound", "The SecretId is not found, please ensure that your SecretId is correct."
+        )
     if verdict.failure in (Failure.MISSING, Failure.MALFORMED, Failure.UNSUPPORTED):
         raise ApiError("AuthFailure.InvalidAuthorization", f"Authorization is invalid: {detail}.")
-    raise ApiError("AuthFailure.SignatureFailure", "The provided credentials could not be validated. "
-                                                   "Please check your signature is correct.")
+    raise ApiError(
+        "AuthFailure.SignatureFailure",
+        "The provided credentials could not be validated. Please check your signature is correct.",
+    )
 
 
 def _params(request: Request, body: bytes) -> dict[str, Any]:

@@ -38,9 +38,11 @@ async def describe_tasks(call: Call, emu: Emulator) -> tuple[dict[str, Any], Sim
     token = call.params.get("ScrollToken") or ""
     since, until = iso_param(call.params, "StartTime"), iso_param(call.params, "EndTime")
     tasks = [
-        t for t in emu.visible_tasks(DIALECT, RETENTION_S)
+        t
+        for t in emu.visible_tasks(DIALECT, RETENTION_S)
         if (not status or str(t.status) == status)
-        and (since is None or t.created_at >= since) and (until is None or t.created_at < until)
+        and (since is None or t.created_at >= since)
+        and (until is None or t.created_at < until)
     ]
     failed_only = call.params.get("SubTaskHasFailed")
     if failed_only is True or failed_only == "true":
@@ -52,7 +54,7 @@ async def describe_tasks(call: Call, emu: Emulator) -> tuple[dict[str, Any], Sim
         if token not in ids:
             raise ApiError("InvalidParameterValue", f"ScrollToken {token!r} is not valid.")
         start = ids.index(token)
-    page = tasks[start:start + limit]
+    page = tasks[start : start + limit]
     following = tasks[start + limit] if start + limit < len(tasks) else None
     return {
         "TaskSet": [bodies.simple_info(t) for t in page],
@@ -86,16 +88,20 @@ async def process_media(call: Call, emu: Emulator) -> tuple[dict[str, Any], SimT
     transcodes = process.get("TranscodeTaskSet") if isinstance(process, dict) else None
     if not transcodes and not params.get("ScheduleId"):
         raise ApiError("InvalidParameterValue", "MediaProcessTask.TranscodeTaskSet (or ScheduleId) is required.")
-    outputs = [OutputRequest(definition=int(t.get("Definition", 0))) for t in transcodes or []
-               if isinstance(t, dict)] or None
+    outputs = [
+        OutputRequest(definition=int(t.get("Definition", 0))) for t in transcodes or [] if isinstance(t, dict)
+    ] or None
     notify = params.get("TaskNotifyConfig")
     url = key = None
     mode = None
     if isinstance(notify, dict):
         extra["task_notify_config"] = {
-            "NotifyType": notify.get("NotifyType", ""), "NotifyMode": notify.get("NotifyMode", "Finish"),
-            "NotifyUrl": notify.get("NotifyUrl", ""), "CmqModel": notify.get("CmqModel", ""),
-            "CmqRegion": notify.get("CmqRegion", ""), "TopicName": notify.get("TopicName", ""),
+            "NotifyType": notify.get("NotifyType", ""),
+            "NotifyMode": notify.get("NotifyMode", "Finish"),
+            "NotifyUrl": notify.get("NotifyUrl", ""),
+            "CmqModel": notify.get("CmqModel", ""),
+            "CmqRegion": notify.get("CmqRegion", ""),
+            "TopicName": notify.get("TopicName", ""),
             "QueueName": notify.get("QueueName", ""),
         }
         if notify.get("NotifyType") == "URL":
@@ -111,17 +117,19 @@ async def process_media(call: Call, emu: Emulator) -> tuple[dict[str, Any], SimT
     context = str(params.get("SessionContext") or "")
     if len(context) > 1000:
         raise ApiError("InvalidParameterValue.SessionContextTooLong", "SessionContext is longer than 1000.")
-    task = emu.create_task(TaskRequest(
-        dialect=DIALECT,
-        kind="workflow",
-        outputs=outputs,
-        session_id=session_id,
-        session_context=context,
-        notify_mode=mode,
-        callback_url=url,
-        callback_key=key,
-        extra=extra,
-    ))
+    task = emu.create_task(
+        TaskRequest(
+            dialect=DIALECT,
+            kind="workflow",
+            outputs=outputs,
+            session_id=session_id,
+            session_context=context,
+            notify_mode=mode,
+            callback_url=url,
+            callback_key=key,
+            extra=extra,
+        )
+    )
     return {"TaskId": task.id}, task
 
 

@@ -86,8 +86,9 @@ def _authenticate(request: Request, params: dict[str, str], emu: Emulator) -> st
     verdict: Verified | None = None
     for host in dict.fromkeys((host_of(request), LEGACY_HOST)):
         target = SigningTarget(http_method=request.method, host=host, path=request.url.path or LEGACY_PATH)
-        verdict = verify_params(params, target=target, secrets=emu.config.keyring(), now=wall_now(),
-                                tolerance_s=tolerance)
+        verdict = verify_params(
+            params, target=target, secrets=emu.config.keyring(), now=wall_now(), tolerance_s=tolerance
+        )
         if verdict.failure is not Failure.BAD_SIGNATURE:
             break
     assert verdict is not None
@@ -141,7 +142,7 @@ def _task_list(params: dict[str, str], emu: Emulator) -> dict[str, Any]:
     if not 1 <= size <= 100:
         raise LegacyError(1000, f"invalid parameter size={size}: must be 1..100")
     tasks = [t for t in emu.visible_tasks(DIALECT, RETENTION_S) if not status or str(t.status) == status]
-    page = tasks[start:start + size]
+    page = tasks[start : start + size]
     more = start + size < len(tasks)
     return {
         "code": 0,

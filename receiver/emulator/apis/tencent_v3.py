@@ -45,9 +45,12 @@ async def describe_tasks(call: Call, emu: Emulator) -> tuple[dict[str, Any], Sim
     token = call.params.get("ScrollToken") or ""
     after, before = created_range(call.params.get("CreateTime"))
     tasks = [
-        t for t in emu.visible_tasks(DIALECT, RETENTION_S)
-        if (not status or str(t.status) == status) and (not file_id or t.file_id == file_id)
-        and (after is None or t.created_at >= after) and (before is None or t.created_at < before)
+        t
+        for t in emu.visible_tasks(DIALECT, RETENTION_S)
+        if (not status or str(t.status) == status)
+        and (not file_id or t.file_id == file_id)
+        and (after is None or t.created_at >= after)
+        and (before is None or t.created_at < before)
     ]
     sort = call.params.get("Sort")
     if isinstance(sort, dict) and sort.get("Order") == "Desc":
@@ -58,7 +61,7 @@ async def describe_tasks(call: Call, emu: Emulator) -> tuple[dict[str, Any], Sim
         if token not in ids:
             raise ApiError("InvalidParameterValue", f"ScrollToken {token!r} is not valid.")
         start = ids.index(token)
-    page = tasks[start:start + limit]
+    page = tasks[start : start + limit]
     following = tasks[start + limit] if start + limit < len(tasks) else None
     return {"TaskSet": [bodies.simple_info(t) for t in page], "ScrollToken": following.id if following else ""}, None
 
@@ -101,8 +104,10 @@ async def confirm_events(call: Call, emu: Emulator) -> tuple[dict[str, Any], Sim
         raise ApiError("InvalidParameterValue", "EventHandles holds at most 16 handles.")
     _, refused = emu.queues[DIALECT].confirm(list(handles), emu.clock.now())
     if refused:
-        raise ApiError("InvalidParameterValue",
-                       f"EventHandle {refused[0]} is unknown or was not confirmed within 30 s of its pull.")
+        raise ApiError(
+            "InvalidParameterValue",
+            f"EventHandle {refused[0]} is unknown or was not confirmed within 30 s of its pull.",
+        )
     return {}, None
 
 

@@ -172,21 +172,48 @@ def _job_status(output: SimOutput) -> str:
 
 def _stream_lists(task: SimTask, output: SimOutput) -> tuple[str, str]:
     audio = task.media.audio_bitrate
-    video = [{
-        "AvgFPS": str(output.fps), "Bitrate": f"{(output.bitrate - audio) / 1000:.3f}", "CodecLongName":
-        "H.264 / AVC / MPEG-4 AVC / MPEG-4 part 10", "CodecName": "h264", "CodecTag": "0x001b",
-        "CodecTagString": "[27][0][0][0]", "CodecTimeBase": f"1/{output.fps * 2}", "Dar": "16:9",
-        "Duration": f"{output.duration:.6f}", "Fps": str(output.fps), "HasBFrames": "2",
-        "Height": str(output.height), "Index": "0", "Level": "31", "PixFmt": "yuv420p", "Profile": "High",
-        "Sar": "1:1", "StartTime": "1.400000", "Timebase": "1/90000", "Width": str(output.width),
-    }]
-    sound = [{
-        "Bitrate": f"{audio / 1000:.3f}", "ChannelLayout": "stereo", "Channels": "2",
-        "CodecLongName": "AAC (Advanced Audio Coding)", "CodecName": "aac", "CodecTag": "0x000f",
-        "CodecTagString": "[15][0][0][0]", "CodecTimeBase": f"1/{task.media.sampling_rate}",
-        "Duration": f"{output.duration:.6f}", "Index": "1", "SampleFmt": "fltp",
-        "Samplerate": str(task.media.sampling_rate), "StartTime": "1.400000", "Timebase": "1/90000",
-    }]
+    video = [
+        {
+            "AvgFPS": str(output.fps),
+            "Bitrate": f"{(output.bitrate - audio) / 1000:.3f}",
+            "CodecLongName": "H.264 / AVC / MPEG-4 AVC / MPEG-4 part 10",
+            "CodecName": "h264",
+            "CodecTag": "0x001b",
+            "CodecTagString": "[27][0][0][0]",
+            "CodecTimeBase": f"1/{output.fps * 2}",
+            "Dar": "16:9",
+            "Duration": f"{output.duration:.6f}",
+            "Fps": str(output.fps),
+            "HasBFrames": "2",
+            "Height": str(output.height),
+            "Index": "0",
+            "Level": "31",
+            "PixFmt": "yuv420p",
+            "Profile": "High",
+            "Sar": "1:1",
+            "StartTime": "1.400000",
+            "Timebase": "1/90000",
+            "Width": str(output.width),
+        }
+    ]
+    sound = [
+        {
+            "Bitrate": f"{audio / 1000:.3f}",
+            "ChannelLayout": "stereo",
+            "Channels": "2",
+            "CodecLongName": "AAC (Advanced Audio Coding)",
+            "CodecName": "aac",
+            "CodecTag": "0x000f",
+            "CodecTagString": "[15][0][0][0]",
+            "CodecTimeBase": f"1/{task.media.sampling_rate}",
+            "Duration": f"{output.duration:.6f}",
+            "Index": "1",
+            "SampleFmt": "fltp",
+            "Samplerate": str(task.media.sampling_rate),
+            "StartTime": "1.400000",
+            "Timebase": "1/90000",
+        }
+    ]
     return json.dumps(video, separators=(",", ":")), json.dumps(sound, separators=(",", ":"))
 
 

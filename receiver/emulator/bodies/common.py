@@ -104,9 +104,7 @@ def make_media(ids: IdSource) -> Media:
     )
 
 
-def plan_outputs(
-    request: TaskRequest, defaults: Sequence[Rendition], ids: IdSource, media: Media
-) -> list[SimOutput]:
+def plan_outputs(request: TaskRequest, defaults: Sequence[Rendition], ids: IdSource, media: Media) -> list[SimOutput]:
     """The outputs a task will produce, with their planned outcome and finish order.
 
     success: all succeed; fail: all fail; partial: the last fails and the others succeed (a partial task

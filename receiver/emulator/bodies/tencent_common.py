@@ -67,8 +67,14 @@ def defaults_for(kind: str, flavor: Flavor) -> tuple[Rendition, ...]:
 def task_id(kind: str, app_id: str, ids: IdSource, flavor: Flavor) -> str:
     token = ids.hex(32)
     if flavor is V3:
-        label = {"procedure": "procedurev2", "transcode": "transcode", "clip": "clip", "concat": "concat",
-                 "snapshot": "snapshotByTimeOffset", "sprite": "imageSprite"}[kind]
+        label = {
+            "procedure": "procedurev2",
+            "transcode": "transcode",
+            "clip": "clip",
+            "concat": "concat",
+            "snapshot": "snapshotByTimeOffset",
+            "sprite": "imageSprite",
+        }[kind]
         return f"{app_id}-{label}-{token}{flavor.task_suffix}"
     return {
         "procedure": f"{app_id}-procedurev2-{token}",

@@ -39,7 +39,11 @@ RENDITIONS = (
     Rendition("100030", 1280, 720, 1_200_000, "mp4"),
 )
 MEDIA_RESULT_KEYS = (
-    "TranscodeTask", "AnimatedGraphicTask", "SnapshotByTimeOffsetTask", "SampleSnapshotTask", "ImageSpriteTask",
+    "TranscodeTask",
+    "AnimatedGraphicTask",
+    "SnapshotByTimeOffsetTask",
+    "SampleSnapshotTask",
+    "ImageSpriteTask",
     "AdaptiveDynamicStreamingTask",
 )
 
@@ -131,8 +135,9 @@ def meta_data(task: SimTask) -> dict[str, Any]:
         "Width": m.width,
         "Duration": float32(m.duration),
         "Rotate": 0,
-        "VideoStreamSet": [{"Bitrate": m.video_bitrate, "Height": m.height, "Width": m.width,
-                            "Codec": m.video_codec, "Fps": m.fps}],
+        "VideoStreamSet": [
+            {"Bitrate": m.video_bitrate, "Height": m.height, "Width": m.width, "Codec": m.video_codec, "Fps": m.fps}
+        ],
         "AudioStreamSet": [{"Bitrate": m.audio_bitrate, "SamplingRate": m.sampling_rate, "Codec": m.audio_codec}],
         "VideoDuration": float32(m.duration),
         "AudioDuration": float32(m.duration),
@@ -147,8 +152,16 @@ def transcode_result(task: SimTask, output: SimOutput) -> dict[str, Any]:
         "ErrCodeExt": "SourceFileError" if failed else "",
         "ErrCode": 60000 if failed else 0,
         "Message": "source file err" if failed else "SUCCESS",
-        "Input": {"Definition": definition(output), "WatermarkSet": [], "MosaicSet": [], "StartTimeOffset": 0,
-                  "EndTimeOffset": 0, "OutputStorage": None, "OutputObjectPath": "", "SegmentObjectName": ""},
+        "Input": {
+            "Definition": definition(output),
+            "WatermarkSet": [],
+            "MosaicSet": [],
+            "StartTimeOffset": 0,
+            "EndTimeOffset": 0,
+            "OutputStorage": None,
+            "OutputObjectPath": "",
+            "SegmentObjectName": "",
+        },
         "Output": None,
         "Progress": 100 if output.done else (50 if status == "PROCESSING" and task.begin_at else 0),
     }
@@ -166,8 +179,15 @@ def transcode_result(task: SimTask, output: SimOutput) -> dict[str, Any]:
             "Container": output.container,
             "Md5": output.md5,
             "AudioStreamSet": [{"Bitrate": audio, "SamplingRate": task.media.sampling_rate, "Codec": "aac"}],
-            "VideoStreamSet": [{"Bitrate": output.bitrate - audio, "Height": output.height, "Width": output.width,
-                                "Codec": "h264", "Fps": output.fps}],
+            "VideoStreamSet": [
+                {
+                    "Bitrate": output.bitrate - audio,
+                    "Height": output.height,
+                    "Width": output.width,
+                    "Codec": "h264",
+                    "Fps": output.fps,
+                }
+            ],
         }
     return result
 

@@ -55,8 +55,7 @@ class TencentV2Bodies:
         self.region = config.region or "gz"
 
     def build(self, request: TaskRequest, ordinal: int, created_at: datetime, seed: int) -> SimTask:
-        return build_task(request, ordinal, created_at, seed, flavor=LEGACY, app_id=self.app_id,
-                          region=self.region)
+        return build_task(request, ordinal, created_at, seed, flavor=LEGACY, app_id=self.app_id, region=self.region)
 
     def notices(self, change: Change, config: DialectConfig) -> list[Notice]:
         task = change.task
@@ -102,8 +101,9 @@ def meta_data(task: SimTask) -> dict[str, Any]:
         "md5": m.md5,
         "duration": int(m.duration),
         "rotate": 0,
-        "videoStreamList": [{"bitrate": m.video_bitrate, "height": m.height, "width": m.width, "codec": m.video_codec,
-                             "fps": m.fps}],
+        "videoStreamList": [
+            {"bitrate": m.video_bitrate, "height": m.height, "width": m.width, "codec": m.video_codec, "fps": m.fps}
+        ],
         "audioStreamList": [{"bitrate": m.audio_bitrate, "samplingRate": m.sampling_rate, "codec": m.audio_codec}],
     }
 
@@ -111,8 +111,15 @@ def meta_data(task: SimTask) -> dict[str, Any]:
 def _stream_lists(task: SimTask, output: SimOutput) -> dict[str, Any]:
     audio = task.media.audio_bitrate
     return {
-        "videoStreamList": [{"bitrate": output.bitrate - audio, "height": output.height, "width": output.width,
-                             "codec": "h264", "fps": output.fps}],
+        "videoStreamList": [
+            {
+                "bitrate": output.bitrate - audio,
+                "height": output.height,
+                "width": output.width,
+                "codec": "h264",
+                "fps": output.fps,
+            }
+        ],
         "audioStreamList": [{"bitrate": audio, "samplingRate": task.media.sampling_rate, "codec": "aac"}],
     }
 
@@ -157,8 +164,10 @@ def transcode_data(task: SimTask) -> dict[str, Any]:
     ok = [o for o in task.outputs if o.status == "SUCCESS"]
     if task.finished and not ok:
         return {"status": FAIL_CODE, "message": "transcode failed", "vodTaskId": task.id, "fileId": task.file_id}
-    play_set = [{"url": o.url, "definition": definition_int(o), "vbitrate": o.bitrate, "vheight": o.height,
-                 "vwidth": o.width} for o in ok]
+    play_set = [
+        {"url": o.url, "definition": definition_int(o), "vbitrate": o.bitrate, "vheight": o.height, "vwidth": o.width}
+        for o in ok
+    ]
     return {
         "status": 0,
         "message": "",

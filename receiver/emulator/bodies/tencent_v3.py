@@ -92,11 +92,28 @@ DETAIL = {
 }
 
 DETAIL_KEYS = (
-    "ProcedureTask", "EditMediaTask", "WechatPublishTask", "ComposeMediaTask", "SplitMediaTask",
-    "WechatMiniProgramPublishTask", "PullUploadTask", "TranscodeTask", "ConcatTask", "ClipTask",
-    "CreateImageSpriteTask", "SnapshotByTimeOffsetTask", "RemoveWatermarkTask", "RebuildMediaTask",
-    "ExtractTraceWatermarkTask", "ExtractCopyRightWatermarkTask", "ReviewAudioVideoTask", "ReduceMediaBitrateTask",
-    "DescribeFileAttributesTask", "QualityInspectTask", "QualityEnhanceTask", "ComplexAdaptiveDynamicStreamingTask",
+    "ProcedureTask",
+    "EditMediaTask",
+    "WechatPublishTask",
+    "ComposeMediaTask",
+    "SplitMediaTask",
+    "WechatMiniProgramPublishTask",
+    "PullUploadTask",
+    "TranscodeTask",
+    "ConcatTask",
+    "ClipTask",
+    "CreateImageSpriteTask",
+    "SnapshotByTimeOffsetTask",
+    "RemoveWatermarkTask",
+    "RebuildMediaTask",
+    "ExtractTraceWatermarkTask",
+    "ExtractCopyRightWatermarkTask",
+    "ReviewAudioVideoTask",
+    "ReduceMediaBitrateTask",
+    "DescribeFileAttributesTask",
+    "QualityInspectTask",
+    "QualityEnhanceTask",
+    "ComplexAdaptiveDynamicStreamingTask",
     "ProcessMediaByMPSTask",
 )
 
@@ -104,8 +121,13 @@ DETAIL_KEYS = (
 SIMPLE_TYPES = {**{k: v[0] for k, v in DETAIL.items()}, "sprite": "ImageSprites"}
 
 MEDIA_RESULT_KEYS = (
-    "TranscodeTask", "AnimatedGraphicTask", "SnapshotByTimeOffsetTask", "SampleSnapshotTask", "ImageSpriteTask",
-    "CoverBySnapshotTask", "AdaptiveDynamicStreamingTask",
+    "TranscodeTask",
+    "AnimatedGraphicTask",
+    "SnapshotByTimeOffsetTask",
+    "SampleSnapshotTask",
+    "ImageSpriteTask",
+    "CoverBySnapshotTask",
+    "AdaptiveDynamicStreamingTask",
 )
 
 
@@ -182,8 +204,9 @@ def meta_data(task: SimTask) -> dict[str, Any]:
         "Rotate": 0,
         "Size": m.size,
         "VideoDuration": float32(m.duration),
-        "VideoStreamSet": [{"Bitrate": m.video_bitrate, "Height": m.height, "Width": m.width,
-                            "Codec": m.video_codec, "Fps": m.fps}],
+        "VideoStreamSet": [
+            {"Bitrate": m.video_bitrate, "Height": m.height, "Width": m.width, "Codec": m.video_codec, "Fps": m.fps}
+        ],
         "Width": m.width,
     }
 
@@ -207,8 +230,14 @@ def transcode_result(task: SimTask, output: SimOutput) -> dict[str, Any]:
         "Progress": _progress(task, output),
         "BeginProcessTime": iso(output.begin_at),
         "FinishTime": iso(output.finished_at),
-        "Input": {"Definition": definition_int(output), "WatermarkSet": [], "MosaicSet": [], "HeadTailSet": [],
-                  "StartTimeOffset": 0, "EndTimeOffset": 0},
+        "Input": {
+            "Definition": definition_int(output),
+            "WatermarkSet": [],
+            "MosaicSet": [],
+            "HeadTailSet": [],
+            "StartTimeOffset": 0,
+            "EndTimeOffset": 0,
+        },
         "Output": None,
     }
     if status == "SUCCESS":
@@ -223,8 +252,15 @@ def transcode_result(task: SimTask, output: SimOutput) -> dict[str, Any]:
             "Duration": float32(output.duration),
             "Md5": output.md5,
             "Container": "mov,mp4,m4a,3gp,3g2,mj2" if output.container == "mp4" else output.container,
-            "VideoStreamSet": [{"Bitrate": output.bitrate - audio, "Height": output.height, "Width": output.width,
-                                "Codec": "h264", "Fps": output.fps}],
+            "VideoStreamSet": [
+                {
+                    "Bitrate": output.bitrate - audio,
+                    "Height": output.height,
+                    "Width": output.width,
+                    "Codec": "h264",
+                    "Fps": output.fps,
+                }
+            ],
             "AudioStreamSet": [{"Bitrate": audio, "SamplingRate": task.media.sampling_rate, "Codec": "aac"}],
             "DigitalWatermarkType": "None",
         }
@@ -270,8 +306,10 @@ def transcode_2017(task: SimTask) -> dict[str, Any]:
         "FileName": task.file_name,
         "Duration": int(task.media.duration),
         "CoverUrl": "" if failed else cover_url(task),
-        "PlayInfoSet": [{"Url": o.url, "Definition": definition_int(o), "Bitrate": o.bitrate, "Height": o.height,
-                         "Width": o.width} for o in ok],
+        "PlayInfoSet": [
+            {"Url": o.url, "Definition": definition_int(o), "Bitrate": o.bitrate, "Height": o.height, "Width": o.width}
+            for o in ok
+        ],
     }
 
 
@@ -300,8 +338,11 @@ def snapshot_2017(task: SimTask) -> dict[str, Any]:
         "FileId": task.file_id,
         "Definition": definition_int(task.outputs[0]),
         "SnapshotInfoSet": [
-            {"ErrCode": -46204 if o.status == "FAIL" else 0, "TimeOffset": snapshot_offset_ms(o),
-             "Url": "" if o.status == "FAIL" else o.url}
+            {
+                "ErrCode": -46204 if o.status == "FAIL" else 0,
+                "TimeOffset": snapshot_offset_ms(o),
+                "Url": "" if o.status == "FAIL" else o.url,
+            }
             for o in task.outputs
         ],
     }
@@ -352,4 +393,3 @@ def simple_info(task: SimTask) -> dict[str, Any]:
         "SessionId": task.session_id,
         "SessionContext": task.session_context,
     }
-

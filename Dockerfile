@@ -2,8 +2,10 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY .ci/constraints.txt ./
 COPY receiver ./receiver
-RUN pip install --no-cache-dir --prefix=/install .
+# The versions CI tested (.ci/constraints.txt), not whatever is newest the day the image is built.
+RUN pip install --no-cache-dir --prefix=/install -c constraints.txt .
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home-dir /data --create-home vodhook

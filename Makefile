@@ -4,12 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench clean
+CONSTRAINTS := .ci/constraints.txt
 
-$(STAMP): pyproject.toml
+.PHONY: setup run test lint bench lock clean
+
+# The environment installs the tested versions (.ci/constraints.txt); `make lock` moves them forward.
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test]' -c $(CONSTRAINTS)
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -17,10 +20,8 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/vodhook serve
 
-test: setup
+test: setup lint
 	$(BIN)/python -m tests.services ensure
-	$(BIN)/ruff check receiver tests bench
-	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: setup
@@ -30,6 +31,17 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m bench.ingest
+
+# The newest versions pyproject.toml admits, resolved in a fresh environment, written to .ci/constraints.txt
+# under its header; run `make test` after it.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet -e '.[test]'
+	{ grep '^#' $(CONSTRAINTS); .lock-venv/bin/pip freeze --exclude-editable; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf .lock-venv
 
 clean:
 	rm -rf $(VENV) vodhook-data .pytest_cache .mypy_cache .ruff_cache

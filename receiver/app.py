@@ -33,12 +33,14 @@ from receiver.worker import Worker
 log = logging.getLogger("vodhook")
 
 
-def open_store(settings: Settings, clock: Clock) -> Store:
-    """The store the settings name: SQLite in the data dir by default."""
+def open_store(settings: Settings, clock: Clock, *, derived_writes: bool = False) -> Store:
+    """The store the settings name: SQLite in the data dir by default. `derived_writes` is for the processing
+    worker, which writes only what it can derive again from committed captures (`SqliteStore`: commits
+    without an fsync of their own; PostgreSQL commits as ever)."""
     if settings.store == "sqlite":
         from receiver.store.sqlite import SqliteStore
 
-        return SqliteStore(settings.sqlite_path, clock=clock, refusals=settings.refusals)
+        return SqliteStore(settings.sqlite_path, clock=clock, refusals=settings.refusals, derived_writes=derived_writes)
     if settings.store.startswith(("postgresql://", "postgres://")):
         from receiver.store.postgres import PostgresStore
 

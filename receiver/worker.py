@@ -269,7 +269,7 @@ async def _work(settings: Settings, signals: Connection, parent_pid: int, captur
     from receiver.store.base import Applied
 
     clock = SystemClock(timedelta(seconds=settings.clock_offset_s))
-    store = open_store(settings, clock)
+    store = open_store(settings, clock, derived_writes=True)  # all it writes, it can derive again
     await store.open()
     route = build_router(settings.sinks) if settings.sinks else None
     pipeline = Pipeline(store, settings.sources, clock, route=route, poll_s=POLL_S)

@@ -1,5 +1,6 @@
 """The SQLite writer thread: it survives callers that give up while their write waits in its queue, and it
-takes the captures waiting for it in one job, which a failed transaction answers rather than strands."""
+takes the captures waiting for it in one job, which a failed transaction answers rather than strands. Its
+commits sync at FULL, but for the processing worker's store (NORMAL: `SqliteStore`'s docstring says why)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from receiver.app import open_store
+from receiver.clock import SystemClock
+from receiver.config import load_settings
 from receiver.store.base import StoreUnavailable
 from receiver.store.sqlite import SqliteStore
 from tests.store.test_store_contract import new_capture
@@ -97,3 +101,18 @@ async def test_a_transaction_that_fails_before_the_captures_job_runs_fails_those
             assert isinstance(outcome, StoreUnavailable), outcome  # answered, not left waiting forever
         capture_id = await asyncio.wait_for(store.capture(new_capture(b'{"n":2}')), timeout=5)
         assert [capture.id for capture in await store.pending_captures()] == [capture_id]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("derived_writes", "synchronous"), [(False, 2), (True, 1)])  # FULL is 2, NORMAL 1
+async def test_the_writer_syncs_at_full_and_the_processing_worker_s_at_normal(
+    tmp_path: Path, derived_writes: bool, synchronous: int
+) -> None:
+    store = open_store(load_settings(data_dir=tmp_path), SystemClock(), derived_writes=derived_writes)
+    await store.open()
+    try:
+        assert isinstance(store, SqliteStore)
+        setting = await store._write(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0])
+        assert setting == synchronous
+    finally:
+        await store.close()

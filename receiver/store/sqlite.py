@@ -240,9 +240,10 @@ class SqliteStore(Store):
     events (content ids). The tracking written after a batch can be lost alone, as it can be to a crash
     between the two with FULL commits; the fallback's sweep of the provider's task listing finds such a task.
     Whatever the server commits next syncs the worker's commits too, the WAL being one file written in order:
-    the mark of a sink delivery, for one, so no event is forwarded and then rolled back. Under load this takes
-    the worker's fsyncs out of the writer lock the server's captures wait for (bench.ingest: about a sixth
-    more callbacks processed per second, and a tenth less CPU per callback).
+    the claim a sink's dispatcher commits before it sends (`claim_outbox`), for one, so no event is forwarded
+    and then rolled back. Under load this takes the worker's fsyncs out of the writer lock the server's
+    captures wait for (bench.ingest: about a sixth more callbacks processed per second, and a tenth less CPU
+    per callback).
     """
 
     def __init__(

@@ -65,6 +65,12 @@ def asked(emu: Any, task_id: str) -> int:
     return sum(1 for q in emu.entries("query") if q["task_id"] == task_id and q["detail"]["action"] == "GetTaskInfo")
 
 
+async def track(fallback: Fallback, task_id: str, created_at: datetime, deadline: datetime) -> None:
+    """Track `task_id` as `vodhook tasks track` does: created at `created_at`, its callback due by `deadline`."""
+    task = fallback.tracker.new(PROVIDER, task_id, DIALECT, via="user", created_at=created_at, deadline=deadline)
+    await fallback.store.track_tasks([task])
+
+
 @pytest.mark.anyio
 async def test_a_task_running_at_its_deadline_is_asked_again_when_its_age_has_doubled(
     rig: tuple[Fallback, Any, ManualClock],
@@ -72,18 +78,7 @@ async def test_a_task_running_at_its_deadline_is_asked_again_when_its_age_has_do
     fallback, emu, clock = rig
     task = emu.create(DIALECT, kind="transcode")  # frozen emulator clock: it stays unfinished
     created = clock.now()
-    await fallback.store.track_tasks(
-        [
-            fallback.tracker.new(
-                PROVIDER,
-                task["task_id"],
-                DIALECT,
-                via="user",
-                created_at=created,
-                deadline=created + timedelta(seconds=DEADLINE_S),
-            )
-        ]
-    )
+    await track(fallback, task["task_id"], created, created + timedelta(seconds=DEADLINE_S))
 
     clock.set(created + timedelta(seconds=DEADLINE_S))
     assert await fallback.run_pass(sweep=False) == 1  # due: asked, still running
@@ -110,18 +105,7 @@ async def test_a_long_running_task_is_asked_again_no_later_than_backoff_max(
     task = emu.create(DIALECT, kind="transcode")
     now = clock.now()
     created = now - timedelta(days=1)  # registered by a user a day after it was created
-    await fallback.store.track_tasks(
-        [
-            fallback.tracker.new(
-                PROVIDER,
-                task["task_id"],
-                DIALECT,
-                via="user",
-                created_at=created,
-                deadline=now,
-            )
-        ]
-    )
+    await track(fallback, task["task_id"], created, now)
     assert await fallback.run_pass(sweep=False) == 1
     row = await fallback.store.get_tracked(PROVIDER, task["task_id"])
     assert row is not None and row.next_check_at == now + timedelta(seconds=3600)
@@ -132,18 +116,7 @@ async def test_a_not_found_answer_keeps_the_doubling_backoff(rig: tuple[Fallback
     fallback, _, clock = rig
     now = clock.now()
     created = now - timedelta(hours=1)  # an hour old: the age rule would wait an hour; not-found is no progress
-    await fallback.store.track_tasks(
-        [
-            fallback.tracker.new(
-                PROVIDER,
-                "never-indexed-yet",
-                DIALECT,
-                via="user",
-                created_at=created,
-                deadline=now,
-            )
-        ]
-    )
+    await track(fallback, "never-indexed-yet", created, now)
     waits = []
     for _ in range(3):
         assert await fallback.run_pass(sweep=False) == 1

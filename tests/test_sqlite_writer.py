@@ -22,8 +22,10 @@ from tests.store.test_store_contract import new_capture
 
 
 @asynccontextmanager
-async def opened(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "store.sqlite3")
+async def opened(tmp_path: Path, *, derived_writes: bool = False) -> AsyncIterator[SqliteStore]:
+    """The store `vodhook serve` opens in `tmp_path` (the processing worker's with `derived_writes`)."""
+    store = open_store(load_settings(data_dir=tmp_path), SystemClock(), derived_writes=derived_writes)
+    assert isinstance(store, SqliteStore)
     await store.open()
     try:
         yield store
@@ -108,11 +110,6 @@ async def test_a_transaction_that_fails_before_the_captures_job_runs_fails_those
 async def test_the_writer_syncs_at_full_and_the_processing_worker_s_at_normal(
     tmp_path: Path, derived_writes: bool, synchronous: int
 ) -> None:
-    store = open_store(load_settings(data_dir=tmp_path), SystemClock(), derived_writes=derived_writes)
-    await store.open()
-    try:
-        assert isinstance(store, SqliteStore)
+    async with opened(tmp_path, derived_writes=derived_writes) as store:
         setting = await store._write(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0])
         assert setting == synchronous
-    finally:
-        await store.close()
